@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up the environment and run every test: lint, types, unit tests and doctests.
+# This is the README's test command and what .ci/run executes on a clean clone.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-venv.sh || exit 1
+status=0
+echo "== ruff"; .venv/bin/ruff check src tests benchmarks || status=1
+.venv/bin/ruff format --check src tests benchmarks || status=1
+echo "== mypy"; .venv/bin/mypy || status=1
+echo "== pytest"
+.venv/bin/pytest "$@"
+rc=$?
+# pytest exits 5 when it collected no tests: that is not a failure of the code
+if [ "$rc" -eq 5 ]; then rc=0; fi
+if [ "$rc" -ne 0 ]; then status=$rc; fi
+exit $status

@@ -1,0 +1,145 @@
+"""The ``skydask`` command: ``demo``, ``synth``, ``info``, ``catalogs``.
+
+Thin by design: each subcommand parses its arguments and calls the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from skydask.errors import SkydaskError
+
+__all__ = ["main"]
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from skydask.catalog.open import open_catalog
+    from skydask.cluster import connect
+    from skydask.demo import default_catalog_dir, summarise, write_plots, write_summary
+    from skydask.synth import generate_object_catalog
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    catalog_dir = Path(args.catalog) if args.catalog else default_catalog_dir(args.rows, args.seed)
+    catalog_dir.parent.mkdir(parents=True, exist_ok=True)
+    with connect(args.cluster) as client:
+        print(
+            f"cluster:   {client.scheduler.address}  "
+            f"({len(client.scheduler_info()['workers'])} workers)"
+        )
+        print(f"dashboard: {client.dashboard_link}")
+        t0 = time.perf_counter()
+        reused = (catalog_dir / "synth.json").exists()
+        print(
+            f"catalogue: {catalog_dir} "
+            f"({'cached' if reused else f'generating {args.rows:,} objects'})"
+        )
+        generate_object_catalog(catalog_dir, rows=args.rows, seed=args.seed, progress=True)
+        if not reused:
+            print(f"           generated in {time.perf_counter() - t0:.1f} s")
+        catalog = open_catalog(catalog_dir)
+        print(f"summarising {catalog.npartitions} partitions ...")
+        summary, hist = summarise(catalog)
+    print(summary.text())
+    written = [*write_plots(hist, out), write_summary(summary, out)]
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from skydask.synth import generate_object_catalog
+
+    info = generate_object_catalog(
+        args.out,
+        rows=args.rows,
+        seed=args.seed,
+        npartitions=args.npartitions,
+        overwrite=args.overwrite,
+        progress=True,
+    )
+    print(f"wrote {info.rows:,} objects in {len(info.files)} files to {info.path}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from skydask.catalog.open import open_catalog
+
+    catalog = open_catalog(args.path, schema=args.schema)
+    print(repr(catalog))
+    print(f"columns ({len(catalog.schema.stored)}): {', '.join(catalog.schema.stored)}")
+    return 0
+
+
+def _cmd_catalogs(args: argparse.Namespace) -> int:
+    from skydask.catalog.registry import available_catalogs
+
+    for name, entry in sorted(available_catalogs().items()):
+        exists = "" if Path(entry.path).exists() else "  (not on this machine)"
+        print(
+            f"{name}\n    {entry.description}\n    {entry.path} [{entry.schema or 'auto'}]{exists}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skydask", description="Parallel analysis of LSST/DESC catalogues"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo", help="generate a synthetic catalogue, summarise and plot it on a cluster"
+    )
+    demo.add_argument(
+        "--rows", type=int, default=2_000_000, help="objects to generate (default 2,000,000)"
+    )
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--out", default="skydask-demo", help="directory for plots and summary")
+    demo.add_argument(
+        "--catalog", default=None, help="where to cache the catalogue (default ~/.cache/skydask)"
+    )
+    demo.add_argument("--cluster", default="local", help="cluster profile (default: local)")
+    demo.set_defaults(func=_cmd_demo)
+
+    synth = sub.add_parser("synth", help="write a synthetic DC2-like object catalogue")
+    synth.add_argument("--rows", type=int, default=2_000_000)
+    synth.add_argument("--seed", type=int, default=42)
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--npartitions", type=int, default=None)
+    synth.add_argument("--overwrite", action="store_true")
+    synth.set_defaults(func=_cmd_synth)
+
+    info = sub.add_parser(
+        "info", help="describe a catalogue: flavour, partitions, rows, columns, area"
+    )
+    info.add_argument("path")
+    info.add_argument("--schema", default=None, help="schema flavour (default: detect)")
+    info.set_defaults(func=_cmd_info)
+
+    catalogs = sub.add_parser("catalogs", help="list registered catalogues")
+    catalogs.set_defaults(func=_cmd_catalogs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except SkydaskError as exc:
+        print(f"skydask: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

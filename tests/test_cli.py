@@ -1,0 +1,78 @@
+"""The command line: synth, info, catalogs and the demo, run as a user would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skydask.cli import main
+
+
+@pytest.fixture(scope="module")
+def small_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "synth"
+    assert main(["synth", "--rows", "30000", "--seed", "7", "--out", str(out)]) == 0
+    return out
+
+
+def test_info_prints_flavour_partitions_rows_area(
+    small_synth: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", str(small_synth)]) == 0
+    text = capsys.readouterr().out
+    assert "schema:     dc2" in text
+    assert "rows:       30,000" in text
+    assert "deg2" in text
+    assert "psFlux_g" in text
+
+
+def test_info_on_missing_path_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["info", str(tmp_path / "nothing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_catalogs_lists_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalogs"]) == 0
+    assert "dc2_object_run2.2i_dr6" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_demo_summary_matches_the_data(
+    small_synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo"
+    args = [
+        "demo",
+        "--rows",
+        "30000",
+        "--seed",
+        "7",
+        "--catalog",
+        str(small_synth),
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--cluster", "local"]) == 0
+    text = capsys.readouterr().out
+    assert "dashboard: http://127.0.0.1:" in text
+    assert (out / "colour_colour.png").stat().st_size > 10_000
+    assert (out / "sky_density.png").stat().st_size > 10_000
+    summary = json.loads((out / "summary.json").read_text())
+    frame = pd.concat(
+        pd.read_parquet(p) for p in sorted(small_synth.glob("object_tract_*.parquet"))
+    )
+    assert summary["objects"] == len(frame) == 30000
+    assert summary["stars"] == int((frame.extendedness < 0.5).sum())
+    with np.errstate(all="ignore"):
+        m5 = -2.5 * np.log10(5 * frame.psFluxErr_i.astype(float)) + 31.4
+        mag = -2.5 * np.log10(frame.psFlux_i.astype(float)) + 31.4
+    assert abs(summary["median_depth"]["i"] - np.median(m5)) < 0.01
+    # the count is taken on 0.01-mag bins: it may differ from the exact one by the bin's content
+    exact = int((mag < summary["median_depth"]["i"]).sum())
+    assert abs(summary["counts_to_median_depth"]["i"] - exact) <= 0.01 * exact
