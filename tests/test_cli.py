@@ -76,3 +76,13 @@ def test_demo_summary_matches_the_data(
     # the count is taken on 0.01-mag bins: it may differ from the exact one by the bin's content
     exact = int((mag < summary["median_depth"]["i"]).sum())
     assert abs(summary["counts_to_median_depth"]["i"] - exact) <= 0.01 * exact
+
+
+def test_cluster_info_prints_the_job_script(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cluster-info"]) == 0
+    assert "nersc-perlmutter" in capsys.readouterr().out
+    assert main(["cluster-info", "nersc-perlmutter"]) == 0
+    out = capsys.readouterr().out
+    assert "#SBATCH --constraint=cpu" in out
+    assert "WARNING: 'account' is empty" in out
+    assert main(["cluster-info", "no-such-site"]) == 2

@@ -1,4 +1,4 @@
-"""The ``skydask`` command: ``demo``, ``synth``, ``info``, ``catalogs``.
+"""The ``skydask`` command: ``demo``, ``synth``, ``info``, ``catalogs``, ``cluster-info``.
 
 Thin by design: each subcommand parses its arguments and calls the library.
 """
@@ -87,6 +87,30 @@ def _cmd_catalogs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cluster_info(args: argparse.Namespace) -> int:
+    from skydask.cluster import available_profiles, job_script, load_profile
+
+    if args.profile is None:
+        for name, path in sorted(available_profiles().items()):
+            print(f"{name:20s} {load_profile(path).description}  ({path})")
+        return 0
+    profile = load_profile(args.profile)
+    print(f"# profile {profile.name} ({profile.source}): {profile.description}")
+    if profile.kind == "local":
+        print(f"# a LocalCluster on this machine with {profile.local or 'default'} arguments")
+        return 0
+    jobs = (
+        f"{profile.minimum_jobs}"
+        if profile.minimum_jobs == profile.maximum_jobs
+        else f"{profile.minimum_jobs}-{profile.maximum_jobs}"
+    )
+    print(f"# {jobs} job(s) of this script, security={profile.security}; nothing is submitted")
+    if "account" in profile.jobqueue and not profile.jobqueue["account"]:
+        print("# WARNING: 'account' is empty in this profile; this site needs one (see the file)")
+    print(job_script(profile.source))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skydask", description="Parallel analysis of LSST/DESC catalogues"
@@ -122,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path")
     info.add_argument("--schema", default=None, help="schema flavour (default: detect)")
     info.set_defaults(func=_cmd_info)
+
+    cluster_info = sub.add_parser(
+        "cluster-info", help="list cluster profiles, or print the job script a profile would submit"
+    )
+    cluster_info.add_argument("profile", nargs="?", default=None)
+    cluster_info.set_defaults(func=_cmd_cluster_info)
 
     catalogs = sub.add_parser("catalogs", help="list registered catalogues")
     catalogs.set_defaults(func=_cmd_catalogs)

@@ -7,6 +7,7 @@ histograms ever leaves the workers.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -14,11 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import dask
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from skydask.analyses.reduction import tree_reduce
 from skydask.catalog.catalog import Catalog
 from skydask.schema.definitions import BANDS
 
@@ -108,20 +109,12 @@ def summarise(catalog: Catalog) -> tuple[DemoSummary, dict[str, Any]]:
     else:
         ra_edges, dec_edges = np.arange(0, 360.1, 1.0), np.arange(-90, 90.1, 1.0)
     ddf = catalog.select(quantities).to_dask()
-    parts = [dask.delayed(_partial)(d, ra_edges, dec_edges) for d in ddf.to_delayed()]
-    total = dask.delayed(_combine)(parts)
-    try:
-        from distributed import get_client, progress
-
-        client = get_client()
-        future = client.compute(total)
-        progress(future)
-        hist: dict[str, Any] = future.result()
-    except ValueError:  # no distributed client: the local scheduler with a text progress bar
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            hist = total.compute()
+    hist: dict[str, Any] = tree_reduce(
+        ddf,
+        functools.partial(_partial, ra_edges=ra_edges, dec_edges=dec_edges),
+        _combine,
+        progress=True,
+    )
     median = {b: _median_from_histogram(hist[f"m5_{b}"]) for b in BANDS}
     counts = {}
     for b in BANDS:

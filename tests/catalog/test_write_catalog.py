@@ -72,3 +72,12 @@ def test_write_applies_selection_and_cuts(make_dc2_tracts: Any, tmp_path: Path) 
     mag_r = -2.5 * np.log10(truth.psFlux_r.astype(float)) + 31.4
     assert len(back) == int((mag_r < 22).sum())
     assert set(back.columns) == {"objectId", "ra", "dec", "mag_r", "_healpix_29"}
+
+
+def test_healpix_order_is_known_only_for_hats(make_dc2_tracts: Any, tmp_path: Path) -> None:
+    root, _ = make_dc2_tracts(ntracts=2)
+    assert skydask.open_catalog(root).healpix_order is None
+    info = skydask.write_catalog(
+        skydask.open_catalog(root), tmp_path / "hats", max_rows_per_pixel=1000
+    )
+    assert skydask.open_catalog(tmp_path / "hats").healpix_order == info.order

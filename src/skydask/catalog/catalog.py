@@ -196,6 +196,21 @@ class Catalog:
         return self._prune_stats
 
     @property
+    def healpix_order(self) -> int | None:
+        """The HEALPix order of the partitioning, when every partition is one HATS pixel.
+
+        Then all rows of a pixel at this order or finer are in one partition, so per-pixel
+        reductions (medians, for instance) need no shuffle. ``None`` for other layouts.
+        """
+        source = self._source
+        if not isinstance(source, ParquetSource) or source.layout.kind != "hats":
+            return None
+        orders = {f.healpix[0] for f in source.layout.files if f.healpix is not None}
+        # mixed orders: a pixel of the coarsest order may hold finer pixels' rows, but a pixel
+        # at the finest order never straddles partitions
+        return max(orders) if orders else None
+
+    @property
     def npartitions(self) -> int:
         """Number of dask partitions (after files and row groups are pruned)."""
         return max(1, len(self._planned_pieces()))

@@ -29,6 +29,7 @@ from skydask.schema import expressions as ex
 
 __all__ = ["MemorySource", "ParquetSource", "PruneStats", "Query"]
 
+
 def _max_partition_rows() -> int:
     """A file with more rows is split into several partitions on row-group boundaries."""
     return int(dask.config.get("skydask.catalog.max-partition-rows"))

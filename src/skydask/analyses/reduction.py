@@ -1,0 +1,94 @@
+"""One-pass, decomposable reductions over a catalogue's partitions.
+
+An analysis describes its reduction as two plain functions: ``partial(frame) -> P`` computes a
+small summary of one partition (partial sums, histograms, counts), and ``combine([P, ...]) -> P``
+merges summaries. :func:`tree_reduce` applies ``partial`` to every partition of a dask
+DataFrame and merges the results in a tree of fan-in ``split_every``, so no worker ever holds
+more than ``split_every`` summaries and the rows themselves never leave the workers. It runs on
+whatever scheduler is active (threads, processes, or a distributed client), and shows a
+progress bar when asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import dask
+import dask.dataframe as dd
+import pandas as pd
+from dask.delayed import Delayed
+
+__all__ = ["tree_reduce"]
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P")
+
+
+def _tree(
+    items: Sequence[Delayed], combine: Callable[[list[Any]], Any], split_every: int
+) -> Delayed:
+    level = list(items)
+    combine_task = dask.delayed(combine, pure=True)
+    while len(level) > 1:
+        level = [
+            combine_task(level[i : i + split_every]) for i in range(0, len(level), split_every)
+        ]
+    return level[0]
+
+
+def tree_reduce(
+    frame: dd.DataFrame,
+    partial: Callable[[pd.DataFrame], P],
+    combine: Callable[[list[P]], P],
+    *,
+    split_every: int = 8,
+    progress: bool = False,
+) -> P:
+    """Reduce a dask DataFrame with ``partial`` per partition and ``combine`` in a tree.
+
+    Parameters
+    ----------
+    frame : dask.dataframe.DataFrame
+        The (lazy) rows to reduce, e.g. ``catalog.select(...).where(...).to_dask()``.
+    partial : callable
+        Summary of one pandas partition. Must give a valid summary for an empty partition.
+    combine : callable
+        Merges a list of summaries into one; must be associative.
+    split_every : int
+        Fan-in of the tree.
+    progress : bool
+        Show a progress bar (``distributed.progress`` with a client, dask's otherwise).
+
+    Examples
+    --------
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> frame = dd.from_pandas(pd.DataFrame({"x": range(10)}), npartitions=4)
+    >>> tree_reduce(frame, lambda df: int(df["x"].sum()), sum, split_every=2)
+    45
+    """
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
+    partial_task = dask.delayed(partial, pure=True)
+    parts = [partial_task(part) for part in frame.to_delayed()]
+    total = _tree(parts, combine, split_every)
+    if not progress:
+        result: P = total.compute()
+        return result
+    try:
+        from distributed import get_client
+        from distributed import progress as distributed_progress
+
+        client = get_client()
+    except (ImportError, ValueError):
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            result = total.compute()
+        return result
+    future = client.compute(total)
+    distributed_progress(future)
+    result = future.result()
+    return result
