@@ -9,11 +9,9 @@ from pathlib import Path
 
 import dask
 import pytest
+from cluster_testdata import scan
 
-import skydask
 from skydask.synth import generate_object_catalog
-
-CUT = "extendedness == 0 & mag_r < 23"
 
 
 @pytest.fixture(scope="session")
@@ -21,13 +19,6 @@ def small_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cluster") / "synth"
     generate_object_catalog(path, rows=60_000, seed=11, footprint=(60.0, 66.0, -36.0, -32.0))
     return path
-
-
-def scan(path: Path) -> tuple[int, float, float]:
-    """The foundation computation: count and mean colours after a cut."""
-    df = skydask.open_catalog(path).select(["g-r", "r-i"]).where(CUT).to_dask()
-    n, gr, ri = dask.compute(df.shape[0], df["g-r"].mean(), df["r-i"].mean())
-    return int(n), float(gr), float(ri)
 
 
 @pytest.fixture(scope="session")

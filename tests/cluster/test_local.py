@@ -9,9 +9,9 @@ from pathlib import Path
 
 import dask
 import pytest
+from cluster_testdata import CUT, scan
 
 import skydask
-from conftest import CUT, scan
 from skydask.cluster import connect
 
 

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from cluster_testdata import CUT, scan
 from distributed import Client
 from distributed.security import Security
 
 import skydask
-from conftest import CUT, scan
 from skydask.cluster import connect
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]
