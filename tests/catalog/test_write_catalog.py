@@ -81,3 +81,14 @@ def test_healpix_order_is_known_only_for_hats(make_dc2_tracts: Any, tmp_path: Pa
         skydask.open_catalog(root), tmp_path / "hats", max_rows_per_pixel=1000
     )
     assert skydask.open_catalog(tmp_path / "hats").healpix_order == info.order
+
+
+def test_healpix_order_is_none_when_a_pixel_file_is_split(
+    make_dc2_tracts: Any, tmp_path: Path
+) -> None:
+    root, _ = make_dc2_tracts(ntracts=2)
+    skydask.write_catalog(skydask.open_catalog(root), tmp_path / "hats", row_group_rows=500)
+    with dask.config.set({"skydask.catalog.max-partition-rows": 1000}):
+        cat = skydask.open_catalog(tmp_path / "hats").where("mag_r > 0")
+        assert cat.npartitions > cat.prune_stats.files_kept
+        assert cat.healpix_order is None

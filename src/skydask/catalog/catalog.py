@@ -200,10 +200,14 @@ class Catalog:
         """The HEALPix order of the partitioning, when every partition is one HATS pixel.
 
         Then all rows of a pixel at this order or finer are in one partition, so per-pixel
-        reductions (medians, for instance) need no shuffle. ``None`` for other layouts.
+        reductions (medians, for instance) need no shuffle. ``None`` for other layouts, and
+        when a large pixel file was split into several partitions (its rows then straddle them).
         """
         source = self._source
         if not isinstance(source, ParquetSource) or source.layout.kind != "hats":
+            return None
+        paths = [p.path for p in self._planned_pieces() if isinstance(p, ParquetPiece)]
+        if len(paths) != len(set(paths)):
             return None
         orders = {f.healpix[0] for f in source.layout.files if f.healpix is not None}
         # mixed orders: a pixel of the coarsest order may hold finer pixels' rows, but a pixel
@@ -328,6 +332,20 @@ class Catalog:
             min(b[2] for b in boxes),
             max(b[3] for b in boxes),
         )
+
+    def fingerprint(self) -> str:
+        """A hash of the catalogue's data (file list, sizes and Parquet footers), for caches
+        and provenance. It ignores the query: combine it with the query's own description."""
+        from skydask.catalog.fingerprint import frames_fingerprint, layout_fingerprint
+
+        if isinstance(self._source, ParquetSource):
+            return layout_fingerprint(self._source.layout)
+        return frames_fingerprint(self._source.partitions)
+
+    @property
+    def source_description(self) -> str:
+        """Where the rows come from (layout and path, or in-memory)."""
+        return self._source.description
 
     def describe_query(self) -> str:
         parts = []
