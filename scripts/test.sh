@@ -12,6 +12,8 @@ if [ "$(id -u)" = "0" ] && [ "${SKYDASK_NO_SLURM:-0}" != "1" ]; then
     if ! pgrep -x slurmctld >/dev/null; then started_slurm=1; fi
     bash scripts/slurm-up.sh || exit 1
     export SKYDASK_REQUIRE_SLURM=1
+    bash scripts/install-browser.sh || exit 1
+    export SKYDASK_REQUIRE_BROWSER=1
 fi
 cleanup() { if [ "$started_slurm" = "1" ]; then bash scripts/slurm-down.sh; fi; }
 trap cleanup EXIT

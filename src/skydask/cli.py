@@ -1,4 +1,5 @@
-"""The ``skydask`` command: ``demo``, ``synth``, ``info``, ``catalogs``, ``cluster-info``.
+"""The ``skydask`` command: ``demo``, ``synth``, ``run``, ``report``, ``info``, ``catalogs``,
+``cluster-info``.
 
 Thin by design: each subcommand parses its arguments and calls the library.
 """
@@ -87,6 +88,35 @@ def _cmd_catalogs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from skydask.run import run
+
+    outcome = run(args.spec, out=args.out, cluster=args.cluster, force=args.force)
+    metrics = outcome.metrics
+    state = "cache hit, " if outcome.cache_hit else ""
+    verdict = "PASS" if outcome.passed else "FAIL"
+    print(
+        f"{verdict}: {metrics.get('n_failed', 0)} of {metrics.get('n_thresholds', 0)} thresholds "
+        f"failed ({state}results in {outcome.directory})"
+    )
+    for analysis, entries in metrics.get("analyses", {}).items():
+        for name, m in entries.items():
+            if "verdict" in m:
+                print(
+                    f"  {m['verdict']:4s}  {analysis}.{name} = {m['value']} {m['unit']}"
+                    f"  ({m['threshold']})"
+                )
+    return outcome.exit_code
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from skydask.run.report import write_report
+
+    out = args.out or str(Path(args.runs[0]) / "report.html")
+    print(f"wrote {write_report(args.runs, out)}")
+    return 0
+
+
 def _cmd_cluster_info(args: argparse.Namespace) -> int:
     from skydask.cluster import available_profiles, job_script, load_profile
 
@@ -146,6 +176,24 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path")
     info.add_argument("--schema", default=None, help="schema flavour (default: detect)")
     info.set_defaults(func=_cmd_info)
+
+    run = sub.add_parser(
+        "run", help="run a validation spec (analyses/*.yaml); exit 1 if a threshold fails"
+    )
+    run.add_argument("spec")
+    run.add_argument(
+        "--cluster", default=None, help="cluster profile (default: the spec's, else local threads)"
+    )
+    run.add_argument("--out", default=None, help="output directory (default runs/<name>/<key>)")
+    run.add_argument("--force", action="store_true", help="recompute even if a cached run exists")
+    run.set_defaults(func=_cmd_run)
+
+    report = sub.add_parser(
+        "report", help="write one HTML page for run directories (two: compared)"
+    )
+    report.add_argument("runs", nargs="+")
+    report.add_argument("--out", default=None, help="HTML file (default <first run>/report.html)")
+    report.set_defaults(func=_cmd_report)
 
     cluster_info = sub.add_parser(
         "cluster-info", help="list cluster profiles, or print the job script a profile would submit"

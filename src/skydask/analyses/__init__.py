@@ -3,8 +3,21 @@
 An analysis never opens files or starts clusters; it takes a :class:`skydask.Catalog`, runs
 one-pass decomposable reductions (:mod:`.reduction`) on whatever dask scheduler is active, and
 returns a result with ``.table()``, ``.plot()`` and ``.write(directory)``.
+
+- :func:`stellar_locus`: principal-colour widths of the stellar locus (Ivezic et al. 2004).
+- :func:`depth_map`: 5-sigma point-source depth per HEALPix pixel and band.
 """
 
+from skydask.analyses.depthmap import DepthMapConfig, DepthMapResult, depth_map
 from skydask.analyses.reduction import tree_reduce
+from skydask.analyses.stellar_locus import StellarLocusConfig, StellarLocusResult, stellar_locus
 
-__all__ = ["tree_reduce"]
+__all__ = [
+    "DepthMapConfig",
+    "DepthMapResult",
+    "StellarLocusConfig",
+    "StellarLocusResult",
+    "depth_map",
+    "stellar_locus",
+    "tree_reduce",
+]

@@ -1,0 +1,166 @@
+"""Benchmark: the stellar-locus analysis end to end against pyarrow reading the columns it needs.
+
+Run (prints one JSON object):
+
+    .venv/bin/python benchmarks/bench_stellar_locus.py --rows 20000000 --data bench-data
+
+The catalogue is ``<data>/synth-<rows>``, made with ``generate_object_catalog(path, rows=rows,
+seed=1)`` if it does not exist (an existing one is reused as it is, never regenerated).
+
+* time: ``stellar_locus(open_catalog(path))`` on the default (threaded) scheduler, against a
+  plain pyarrow loop that reads the same stored columns of every file
+  (``pq.read_table(columns=...)``), and nothing else; methods alternate, median of
+  ``--repeat`` runs each, ratio skydask / pyarrow (goal <= 1.3). The analysis' scan alone
+  (the catalogue read, cut and kept as the star frame, without the passes over it) is timed
+  too, to tell the catalogue layer's share from the analysis' own;
+* peak memory: VmHWM of ``/proc/self/status`` of a fresh interpreter that runs one method (not
+  ``ru_maxrss``, which Linux carries across ``exec``), against the in-memory (Arrow) size of
+  those columns and the peak of an interpreter that only imports the modules.
+
+Timings on a shared machine vary with what else runs; the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+import skydask
+from skydask.analyses.locus.selection import build_plan, star_frame
+from skydask.analyses.stellar_locus import StellarLocusConfig, stellar_locus
+from skydask.synth import generate_object_catalog
+
+
+def catalogue_path(data: Path, rows: int) -> Path:
+    path = data / f"synth-{rows}"
+    if not path.exists():
+        generate_object_catalog(path, rows=rows, seed=1, progress=True)
+    return path
+
+
+def needed_columns(path: Path) -> list[str]:
+    """The stored columns the analysis reads (its quantities and cuts, resolved)."""
+    cat = skydask.open_catalog(path)
+    plan = build_plan(cat, StellarLocusConfig())
+    wanted = cat.schema.columns_for(list(plan.quantities))
+    return [c for c in cat.schema.stored if c in wanted]
+
+
+def files_of(path: Path) -> list[Path]:
+    return sorted(path.glob("object_tract_*.parquet"))
+
+
+def run_pyarrow(path: Path) -> int:
+    columns = needed_columns(path)
+    rows = 0
+    for f in files_of(path):
+        rows += pq.read_table(f, columns=columns).num_rows
+    return rows
+
+
+def run_skydask(path: Path) -> dict[str, float]:
+    result = stellar_locus(skydask.open_catalog(path))
+    return {k: float(q.value) for k, q in result.metrics.items() if k[0] in "wxy"}
+
+
+def run_scan_only(path: Path) -> int:
+    """The analysis' one scan alone: the selected stars read and kept, no passes over them."""
+    cat = skydask.open_catalog(path)
+    plan = build_plan(cat, StellarLocusConfig())
+    rows = cat.select(list(plan.quantities)).where(plan.pushdown or "True").to_dask()
+    stars = rows.map_partitions(star_frame, plan, "ebv", meta=star_frame(rows._meta, plan, "ebv"))
+    return int(stars.persist().shape[0].compute())
+
+
+METHODS: dict[str, Callable[[Path], Any]] = {
+    "skydask": run_skydask,
+    "pyarrow": run_pyarrow,
+    "skydask_scan_only": run_scan_only,
+}
+
+
+def _hwm_code(body: str) -> str:
+    return (
+        "import sys, pathlib; sys.path.insert(0, 'benchmarks'); import bench_stellar_locus as b; "
+        f"{body}; "
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
+        "print(int(hwm.split()[1]) / 1024)"
+    )
+
+
+def peak_memory_mb(method: str | None, path: Path) -> float:
+    """Peak resident memory (MB) of a fresh interpreter running one method (None: imports)."""
+    body = "pass" if method is None else f"b.METHODS[{method!r}](pathlib.Path({str(path)!r}))"
+    out = subprocess.run(
+        [sys.executable, "-c", _hwm_code(body)], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def column_sizes(path: Path, columns: list[str]) -> dict[str, float]:
+    """In-memory (Arrow) and on-disk (compressed) size of the columns, MB."""
+    arrow = disk = 0
+    for f in files_of(path):
+        arrow += pq.read_table(f, columns=columns).nbytes
+        meta = pq.read_metadata(f)
+        names = [meta.schema.column(j).path for j in range(meta.num_columns)]
+        for rg in range(meta.num_row_groups):
+            for c in columns:
+                disk += meta.row_group(rg).column(names.index(c)).total_compressed_size
+    return {"arrow_mb": arrow / 2**20, "compressed_mb": disk / 2**20}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000_000)
+    parser.add_argument("--data", type=Path, default=Path("bench-data"))
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    path = catalogue_path(args.data, args.rows)
+    columns = needed_columns(path)
+
+    times: dict[str, list[float]] = {name: [] for name in METHODS}
+    metrics: dict[str, float] = {}
+    for _ in range(args.repeat):
+        for name, method in METHODS.items():
+            t0 = time.perf_counter()
+            out = method(path)
+            times[name].append(time.perf_counter() - t0)
+            if name == "skydask":
+                metrics = out
+    load = os.getloadavg()
+    memory = {name: peak_memory_mb(name, path) for name in ("skydask", "pyarrow")}
+    memory["imports_only"] = peak_memory_mb(None, path)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    report = {
+        "rows": args.rows,
+        "catalogue": str(path),
+        "cpus": os.cpu_count(),
+        "load_average_1_5_15min": [round(v, 2) for v in load],
+        "columns_read": columns,
+        "time_s": {name: [round(t, 3) for t in ts] for name, ts in times.items()},
+        "median_time_s": {name: round(t, 3) for name, t in median.items()},
+        "time_ratio_skydask_over_pyarrow": round(median["skydask"] / median["pyarrow"], 3),
+        "time_ratio_scan_only_over_pyarrow": round(
+            median["skydask_scan_only"] / median["pyarrow"], 3
+        ),
+        "peak_memory_mb": {name: round(v, 1) for name, v in memory.items()},
+        "column_size_mb": {k: round(v, 1) for k, v in column_sizes(path, columns).items()},
+        "metrics": {k: round(v, 3) for k, v in metrics.items()},
+    }
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

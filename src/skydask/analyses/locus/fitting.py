@@ -1,0 +1,278 @@
+"""Line geometry and the per-partition tasks of the stellar-locus passes.
+
+The orthogonal-distance fit of a straight line to points with equal errors in x and y is the
+principal axis of their 2x2 covariance (total least squares), which needs only the partial sums
+``n, Sx, Sy, Sxx, Syy, Sxy``: they add up over partitions, so a fit is one decomposable pass
+(:class:`SumsTask`, :func:`line_from_sums`). ``scipy.odr``, which Rubin's code uses, converges to
+the same line; it is deprecated since SciPy 1.17 and not needed.
+
+Every task is a small frozen dataclass with a ``partial(stars) -> dict`` method, so a pass is a
+list of tasks applied to each partition of the selected stars and merged with
+:func:`~skydask.analyses.locus.quantiles.merge_partials`. A partition of the star frame
+(:func:`~skydask.analyses.locus.selection.star_frame`) holds one boolean column per star cut and
+the values the tasks need, computed once from the extinction-corrected magnitudes when the
+frame is built: each colour for the stars of each cut that uses it (NaN for the others), each
+principal colour, each star's g-i bin. A pass then does only the arithmetic that depends on the
+current fit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from skydask.analyses.locus.config import ColourPlane, LocusFit
+
+__all__ = [
+    "CountTask",
+    "DensityTask",
+    "Line",
+    "LocusValues",
+    "PerpValues",
+    "PrincipalValues",
+    "Region",
+    "StarColumns",
+    "SumsTask",
+    "colour_column",
+    "gi_bin_column",
+    "line_from_sums",
+    "perpendicular_mmag",
+    "principal_column",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def colour_column(colour: str, selection: str) -> str:
+    """Star-frame column of a colour for the stars of one cut (NaN for the others)."""
+    return f"{colour}@{selection}"
+
+
+def principal_column(name: str) -> str:
+    """Star-frame column of a principal colour in mmag (NaN outside its range or cut)."""
+    return f"pc_{name}"
+
+
+def gi_bin_column(selection: str) -> str:
+    """Star-frame column of the g-i bin index of the stars of one cut (-1 for the others)."""
+    return f"gi_bin@{selection}"
+
+
+class StarColumns:
+    """One partition of the star frame as NumPy arrays, each looked up once per pass.
+
+    Examples
+    --------
+    >>> stars = StarColumns(pd.DataFrame({"g-r@sel0": [0.5, np.nan], "sel0": [True, False]}))
+    >>> stars["g-r@sel0"].tolist(), int(stars["sel0"].sum())
+    ([0.5, nan], 1)
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._arrays: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        # pandas column access costs more than the arithmetic on a column here: do it once,
+        # and only for the columns a pass uses
+        if name not in self._arrays:
+            self._arrays[name] = self.frame[name].to_numpy()
+        return self._arrays[name]
+
+
+@dataclass(frozen=True)
+class Line:
+    """``y = slope * x + intercept`` in a colour-colour plane."""
+
+    slope: float
+    intercept: float
+
+    def perpendicular_mmag(self, x: FloatArray, y: FloatArray) -> FloatArray:
+        return perpendicular_mmag(x, y, self)
+
+    def ends(self, fit: LocusFit) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The points where the perpendiculars through the box ends cross the line.
+
+        As Rubin's code: the box's x limits for a shallow line, its y limits for a steep one.
+        """
+        m, b = self.slope, self.intercept
+        if abs(m) > 1:
+            return ((fit.y_min - b) / m, fit.y_min), ((fit.y_max - b) / m, fit.y_max)
+        return (fit.x_min, m * fit.x_min + b), (fit.x_max, m * fit.x_max + b)
+
+    def along(self, x: FloatArray, y: FloatArray) -> FloatArray:
+        """Coordinate along the line (projection on its unit direction)."""
+        return np.asarray((x + self.slope * y) / math.hypot(1.0, self.slope))
+
+
+def perpendicular_mmag(x: FloatArray, y: FloatArray, line: Line) -> FloatArray:
+    """Signed perpendicular distance (mmag) of points from a line, positive above it.
+
+    Examples
+    --------
+    >>> perpendicular_mmag(np.array([0.0, 1.0]), np.array([1.0, 0.0]), Line(1.0, 0.0)).round(3)
+    array([ 707.107, -707.107])
+    """
+    return np.asarray((y - line.slope * x - line.intercept) / math.hypot(1.0, line.slope) * 1e3)
+
+
+def line_from_sums(sums: FloatArray, origin: tuple[float, float]) -> Line:
+    """The orthogonal-distance (total least squares) line from partial sums.
+
+    ``sums`` is ``[n, Sx, Sy, Sxx, Syy, Sxy]`` of ``x - origin[0]`` and ``y - origin[1]``
+    (shifting to a point near the data keeps the moments free of cancellation). The line passes
+    through the mean, along the principal axis of the covariance, whose angle is
+    ``0.5 atan2(2 Cxy, Cxx - Cyy)``.
+
+    Examples
+    --------
+    >>> x = np.array([0.0, 1.0, 2.0, 3.0]); y = 2 * x + 1
+    >>> s = np.array([4, x.sum(), y.sum(), (x * x).sum(), (y * y).sum(), (x * y).sum()])
+    >>> line = line_from_sums(s, (0.0, 0.0))
+    >>> round(line.slope, 12), round(line.intercept, 12)
+    (2.0, 1.0)
+    """
+    n, sx, sy, sxx, syy, sxy = (float(v) for v in sums)
+    mx, my = sx / n, sy / n
+    cxx, cyy, cxy = sxx / n - mx * mx, syy / n - my * my, sxy / n - mx * my
+    theta = 0.5 * math.atan2(2.0 * cxy, cxx - cyy)
+    if abs(math.cos(theta)) < 1e-12:
+        raise ValueError("the points lie on a vertical line; y = m x + b cannot describe it")
+    slope = math.tan(theta)
+    return Line(slope, (origin[1] + my) - slope * (origin[0] + mx))
+
+
+@dataclass(frozen=True)
+class Region:
+    """Which points of a fit's plane a step uses.
+
+    ``box``: inside the fit box (strict). ``strip``: between the perpendiculars through the
+    ends of ``line``. ``clip``: in the strip and within ``clip_mmag`` of ``line``.
+    """
+
+    kind: str
+    line: Line | None = None
+    clip_mmag: float | None = None
+
+    def mask(self, fit: LocusFit, x: FloatArray, y: FloatArray) -> BoolArray:
+        """Which points are in the region (NaN colours never are: NaN compares false)."""
+        with np.errstate(invalid="ignore"):
+            if self.kind == "box":
+                inside = (x > fit.x_min) & (x < fit.x_max) & (y > fit.y_min) & (y < fit.y_max)
+                return np.asarray(inside)
+            assert self.line is not None
+            (x1, y1), (x2, y2) = self.line.ends(fit)
+            t1, t2 = (float(v) for v in self.line.along(np.array([x1, x2]), np.array([y1, y2])))
+            t = self.line.along(x, y)
+            keep = (t > min(t1, t2)) & (t < max(t1, t2))
+            if self.kind == "clip":
+                assert self.clip_mmag is not None
+                keep &= np.abs(self.line.perpendicular_mmag(x, y)) <= self.clip_mmag
+            return np.asarray(keep)
+
+
+@dataclass(frozen=True)
+class SumsTask:
+    """Partial sums ``[n, Sx, Sy, Sxx, Syy, Sxy]`` of a fit's points in a region."""
+
+    key: str
+    fit: LocusFit
+    selection: str
+    region: Region
+
+    @property
+    def origin(self) -> tuple[float, float]:
+        f = self.fit
+        return 0.5 * (f.x_min + f.x_max), 0.5 * (f.y_min + f.y_max)
+
+    def partial(self, stars: StarColumns) -> dict[str, Any]:
+        x = stars[colour_column(self.fit.x, self.selection)]
+        y = stars[colour_column(self.fit.y, self.selection)]
+        keep = self.region.mask(self.fit, x, y)
+        dx, dy = x[keep] - self.origin[0], y[keep] - self.origin[1]
+        sums = [len(dx), dx.sum(), dy.sum(), (dx * dx).sum(), (dy * dy).sum(), (dx * dy).sum()]
+        return {self.key: np.array(sums, dtype=np.float64)}
+
+
+@dataclass(frozen=True)
+class PerpValues:
+    """Perpendicular distances (mmag) from ``line`` of a fit's points in ``region``."""
+
+    fit: LocusFit
+    selection: str
+    region: Region
+    line: Line
+
+    def values(self, stars: StarColumns) -> tuple[IntArray, FloatArray]:
+        x = stars[colour_column(self.fit.x, self.selection)]
+        y = stars[colour_column(self.fit.y, self.selection)]
+        keep = self.region.mask(self.fit, x, y)
+        d = self.line.perpendicular_mmag(x[keep], y[keep])
+        return np.zeros(len(d), dtype=np.int64), d
+
+
+@dataclass(frozen=True)
+class PrincipalValues:
+    """An SDSS principal colour (mmag) of the stars of its cut whose parallel colour is in
+    range (computed when the star frame is built)."""
+
+    name: str
+
+    def values(self, stars: StarColumns) -> tuple[IntArray, FloatArray]:
+        value = stars[principal_column(self.name)]
+        value = value[np.isfinite(value)]
+        return np.zeros(len(value), dtype=np.int64), value
+
+
+@dataclass(frozen=True)
+class LocusValues:
+    """One colour (mag) of the stars of a cut, grouped by their g-i bin."""
+
+    colour: str
+    selection: str
+
+    def values(self, stars: StarColumns) -> tuple[IntArray, FloatArray]:
+        group = stars[gi_bin_column(self.selection)]
+        value = stars[colour_column(self.colour, self.selection)]
+        inside = group >= 0
+        return group[inside].astype(np.int64), value[inside]
+
+
+@dataclass(frozen=True)
+class DensityTask:
+    """Counts of the selected stars in a colour-colour plane, on a fixed grid."""
+
+    key: str
+    plane: ColourPlane
+    selection: str
+    x_range: tuple[float, float, int]
+    y_range: tuple[float, float, int]
+
+    def partial(self, stars: StarColumns) -> dict[str, Any]:
+        x = stars[colour_column(self.plane.x, self.selection)]
+        y = stars[colour_column(self.plane.y, self.selection)]
+        (x0, x1, nx), (y0, y1, ny) = self.x_range, self.y_range
+        with np.errstate(invalid="ignore"):
+            ix = np.floor((x - x0) / (x1 - x0) * nx)
+            iy = np.floor((y - y0) / (y1 - y0) * ny)
+            inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+        flat = ix[inside].astype(np.int64) * ny + iy[inside].astype(np.int64)
+        return {self.key: np.bincount(flat, minlength=nx * ny)}
+
+
+@dataclass(frozen=True)
+class CountTask:
+    """Number of stars in a selection."""
+
+    key: str
+    selection: str
+
+    def partial(self, stars: StarColumns) -> dict[str, Any]:
+        return {self.key: int(np.count_nonzero(stars[self.selection]))}

@@ -1,0 +1,306 @@
+"""Exact quantiles of values spread over partitions, in two decomposable passes.
+
+A median or a quartile is not a sum, so it cannot be merged from per-partition medians. It can
+be found exactly in two passes that each move only a little data:
+
+1. **Histogram pass.** Every partition counts its values in fixed bins (``lo``, ``width``,
+   ``nbins``, plus one underflow and one overflow bin), per group; the counts are summed in a
+   tree. From the total counts, the bin that holds each wanted order statistic is known, and
+   so is how many values lie below that bin.
+2. **Gather pass.** Every partition returns only its values inside those few bins; they are
+   concatenated, sorted, and the order statistic is read off by its rank within the bin.
+
+The result is the same number ``numpy.percentile`` (method ``"linear"``) gives on all values
+collected in one place, not an approximation: the bin width only sets how many values the
+second pass gathers (for a distribution of width ``s`` with ``N`` values, about
+``N * width / (2.5 s)`` per wanted statistic: a few hundred values for a million stars with
+0.1 mmag bins and a 20 mmag width). Values in the under- and overflow bins are gathered the same
+way, so a statistic outside the histogram range is still exact.
+
+Both passes compute the values with the same function on the same rows, so a value falls in the
+same bin both times; the counts are checked against what is gathered.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from skydask.errors import SkydaskError
+
+__all__ = [
+    "SIGMA_MAD",
+    "GatherTask",
+    "HistSpec",
+    "HistTask",
+    "QuantileJob",
+    "ValueSource",
+    "exact_quantiles",
+    "lerp",
+    "merge_partials",
+]
+
+log = logging.getLogger(__name__)
+
+# sigma of a Gaussian per unit median absolute deviation: 1 / Phi^-1(3/4), the factor of
+# scipy.stats.median_abs_deviation(scale="normal") that Rubin's sigmaMad uses.
+SIGMA_MAD = 1.482602218505602
+
+# A bin holding more values than this is still gathered (the result stays exact), but it means
+# the histogram is far too coarse for the data, which is worth a warning.
+_LARGE_GATHER = 2_000_000
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class ValueSource(Protocol):
+    """What a quantile job measures: ``(group index, value)`` of the rows of one partition.
+
+    ``data`` is whatever the pass hands to its tasks (a frame, or a cache of its columns).
+    The values must be finite (a source drops what it does not measure).
+    """
+
+    def values(self, data: Any) -> tuple[IntArray, FloatArray]: ...
+
+
+@dataclass(frozen=True)
+class HistSpec:
+    """Fixed histogram bins: ``nbins`` of ``width`` from ``lo``, plus under- and overflow."""
+
+    lo: float
+    width: float
+    nbins: int
+
+    def index(self, values: FloatArray) -> IntArray:
+        """Bin of each value: 0 underflow, 1..nbins inside, nbins + 1 overflow.
+
+        >>> HistSpec(0.0, 0.5, 2).index(np.array([-3.0, 0.0, 0.6, 1.0, 7.0])).tolist()
+        [0, 1, 2, 3, 3]
+        """
+        # shifted by one bin, clipped to [0, nbins + 1], then truncated (= floor, as >= 0)
+        shifted = (values - self.lo) * (1.0 / self.width) + 1.0
+        return np.clip(shifted, 0.0, self.nbins + 1.0).astype(np.int64)
+
+    def edges(self, b: int) -> tuple[float, float]:
+        """The value range of bin ``b`` (infinite for under- and overflow)."""
+        if b == 0:
+            return -math.inf, self.lo
+        if b == self.nbins + 1:
+            return self.lo + self.nbins * self.width, math.inf
+        return self.lo + (b - 1) * self.width, self.lo + b * self.width
+
+
+@dataclass(frozen=True)
+class QuantileJob:
+    """Quantiles ``qs`` (fractions) of the values of ``source``, per group of ``ngroups``.
+
+    With ``center`` (one value per group), the quantiles are those of ``|value - center|``
+    instead: the second step of a median absolute deviation. ``offset`` (one value per group)
+    shifts the bins of each group, ``value - offset`` being binned, without changing the result:
+    a group's bins can then sit around its expected value, so that narrow bins cover it.
+    """
+
+    source: ValueSource
+    hist: HistSpec
+    ngroups: int
+    qs: tuple[float, ...]
+    center: tuple[float, ...] | None = None
+    offset: tuple[float, ...] | None = None
+
+    def keys(self, data: Any) -> tuple[IntArray, FloatArray]:
+        """Flat bin key ``group * (nbins + 2) + bin`` of every value, and the values whose
+        quantiles are wanted."""
+        groups, values = self.source.values(data)
+        binned = values
+        if self.center is not None:
+            values = binned = np.abs(values - np.asarray(self.center, dtype=np.float64)[groups])
+        elif self.offset is not None:
+            # a shift is monotonic, so the k-th value of a group is the one whose shifted value
+            # is k-th: bin the shifted values, keep the originals (no rounding from the shift)
+            binned = values - np.asarray(self.offset, dtype=np.float64)[groups]
+        index = self.hist.index(binned)
+        if self.ngroups == 1:
+            return index, values
+        return groups * (self.hist.nbins + 2) + index, values
+
+
+@dataclass(frozen=True)
+class HistTask:
+    """Partial of the histogram pass: bin counts of one job."""
+
+    key: str
+    job: QuantileJob
+
+    def partial(self, data: Any) -> dict[str, Any]:
+        keys, _ = self.job.keys(data)
+        size = self.job.ngroups * (self.job.hist.nbins + 2)
+        return {self.key: np.bincount(keys, minlength=size)}
+
+
+@dataclass(frozen=True)
+class GatherTask:
+    """Partial of the gather pass: the values of one job inside the wanted bins."""
+
+    key: str
+    job: QuantileJob
+    wanted: tuple[int, ...]
+
+    def partial(self, data: Any) -> dict[str, Any]:
+        keys, values = self.job.keys(data)
+        inside = np.isin(keys, np.asarray(self.wanted, dtype=np.int64))
+        return {self.key: [(keys[inside], values[inside])]}
+
+
+def merge_partials(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine partial summaries: lists are concatenated, everything else is summed.
+
+    Examples
+    --------
+    >>> merge_partials([{"n": 1, "v": [1]}, {"n": 2, "v": [2, 3]}])
+    {'n': 3, 'v': [1, 2, 3]}
+    """
+    total: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key not in total:
+                total[key] = list(value) if isinstance(value, list) else value
+            elif isinstance(value, list):
+                total[key].extend(value)
+            else:
+                total[key] = total[key] + value
+    return total
+
+
+def lerp(a: Any, b: Any, t: Any) -> Any:
+    """Linear interpolation as ``numpy.percentile`` does it (exact at both ends).
+
+    Examples
+    --------
+    >>> lerp(np.array([1.0, 1.0]), np.array([3.0, 3.0]), np.array([0.25, 1.0])).tolist()
+    [1.5, 3.0]
+    """
+    a, b, t = np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(t, np.float64)
+    diff = b - a
+    return np.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)
+
+
+def _ranks(counts: IntArray, job: QuantileJob) -> dict[str, Any]:
+    """For every group and quantile: the two order statistics to interpolate, and the weight.
+
+    Each order statistic is given by the flat key of the bin that holds it and its rank among
+    the values of that bin (numpy's "linear" method: ranks ``floor(q (n-1))`` and the next).
+    """
+    width = job.hist.nbins + 2
+    table = counts.reshape(job.ngroups, width)
+    n = table.sum(axis=1)
+    cum = np.cumsum(table, axis=1)
+    qs = np.asarray(job.qs, dtype=np.float64)
+    pos = qs[None, :] * (n[:, None] - 1).astype(np.float64)  # (groups, quantiles)
+    valid = np.broadcast_to(n[:, None] > 0, pos.shape)
+    k0 = np.where(valid, np.floor(pos), 0).astype(np.int64)
+    k1 = np.minimum(k0 + 1, np.maximum(n[:, None] - 1, 0))
+    rows = np.arange(job.ngroups)[:, None]
+    out: dict[str, Any] = {"n": n, "valid": valid, "t": np.where(valid, pos - k0, 0.0)}
+    for name, k in (("0", k0), ("1", k1)):
+        # first bin whose cumulative count exceeds the rank
+        b = np.stack([(cum <= k[:, j : j + 1]).sum(axis=1) for j in range(len(qs))], axis=1)
+        b = np.minimum(b, width - 1)
+        before = np.where(b > 0, cum[rows, np.maximum(b - 1, 0)], 0)
+        out["key" + name] = rows * width + b
+        out["offset" + name] = k - before
+    return out
+
+
+def exact_quantiles(
+    run_pass: Callable[[list[Any]], dict[str, Any]], jobs: Mapping[str, QuantileJob]
+) -> dict[str, tuple[FloatArray, IntArray]]:
+    """Exact quantiles of several jobs, in one histogram pass and one gather pass.
+
+    Parameters
+    ----------
+    run_pass
+        Runs one reduction over the partitions with a list of tasks (each with a
+        ``partial(frame) -> dict`` method) and returns the merged dict
+        (:func:`merge_partials`).
+    jobs
+        Name -> job.
+
+    Returns
+    -------
+    dict
+        Name -> ``(quantiles, counts)``: an array ``(ngroups, len(qs))`` (NaN for an empty
+        group) and the number of values per group.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> @dataclass(frozen=True)
+    ... class Column:
+    ...     name: str
+    ...     def values(self, frame):
+    ...         v = frame[self.name].to_numpy(dtype=float)
+    ...         return np.zeros(len(v), dtype=np.int64), v
+    >>> parts = [pd.DataFrame({"v": [5.0, 1.0, 3.0]}), pd.DataFrame({"v": [2.0, 4.0, 9.5]})]
+    >>> def run_pass(tasks):
+    ...     return merge_partials([{k: v for t in tasks for k, v in t.partial(p).items()}
+    ...                            for p in parts])
+    >>> job = QuantileJob(Column("v"), HistSpec(0.0, 1.0, 4), 1, (0.25, 0.5, 0.75))
+    >>> q, n = exact_quantiles(run_pass, {"v": job})["v"]
+    >>> q.tolist(), n.tolist()
+    ([[2.25, 3.5, 4.75]], [6])
+    >>> np.percentile([5, 1, 3, 2, 4, 9.5], [25, 50, 75]).tolist()
+    [2.25, 3.5, 4.75]
+    """
+    if not jobs:
+        return {}
+    hist = run_pass([HistTask(name, job) for name, job in jobs.items()])
+    plans = {}
+    tasks = []
+    for name, job in jobs.items():
+        counts = np.asarray(hist[name], dtype=np.int64)
+        ranks = _ranks(counts, job)
+        valid = ranks["valid"]
+        wanted = np.unique(np.concatenate([ranks["key0"][valid], ranks["key1"][valid]]))
+        big = counts[wanted][counts[wanted] > _LARGE_GATHER]
+        if len(big):
+            log.warning(
+                "quantiles of %r gather %s values from single histogram bins; the bins "
+                "(width %g) are too coarse for these data",
+                name,
+                big.tolist(),
+                job.hist.width,
+            )
+        plans[name] = (ranks, counts)
+        tasks.append(GatherTask(name, job, tuple(int(k) for k in wanted)))
+    gathered = run_pass(tasks)
+    out: dict[str, tuple[FloatArray, IntArray]] = {}
+    for name in jobs:
+        ranks, counts = plans[name]
+        chunks = gathered.get(name, [])
+        keys = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
+        values = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0)
+        order = np.lexsort((values, keys))  # by bin, then by value
+        keys, values = keys[order], values[order]
+        valid = ranks["valid"]
+        picked = []
+        for j in ("0", "1"):
+            key = ranks["key" + j][valid]
+            lo = np.searchsorted(keys, key, side="left")
+            hi = np.searchsorted(keys, key, side="right")
+            if np.any(hi - lo != counts[key]):  # both passes must see the same values
+                raise SkydaskError(
+                    f"quantiles of {name!r}: the histogram and gather passes saw different "
+                    "values (the data changed between passes)"
+                )
+            picked.append(values[lo + ranks["offset" + j][valid]])
+        result = np.full(valid.shape, np.nan)
+        result[valid] = lerp(picked[0], picked[1], ranks["t"][valid])
+        out[name] = (result, ranks["n"])
+    return out
