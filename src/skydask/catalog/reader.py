@@ -132,21 +132,70 @@ def _as_length(value: Any, n: int) -> Any:
     return np.broadcast_to(arr, (n,)).copy() if arr.ndim == 0 else arr
 
 
-def row_mask(plan: ReadPlan, cols: Mapping[str, Any], n: int) -> npt.NDArray[np.bool_] | None:
-    """Which rows pass the filter and every region; None means all of them."""
-    as64 = _Float64Columns(cols)
-    mask: npt.NDArray[np.bool_] | None = None
-    if plan.filter is not None:
-        mask = np.asarray(_as_length(ex.evaluate(plan.filter, as64), n), dtype=bool)
+def _cost(expr: ex.Expr) -> tuple[int, int]:
+    """Rough cost of a test, so the cheapest run first: fewer functions, fewer columns."""
+    calls = 0
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ex.Call):
+            calls += 1
+        stack.extend(
+            getattr(node, name) for name in ("operand", "left", "right") if hasattr(node, name)
+        )
+        if isinstance(node, ex.Call):
+            stack.extend(node.args)
+    return calls, len(ex.names(expr))
+
+
+def _tests(plan: ReadPlan, cols: Mapping[str, Any]) -> list[Any]:
+    """The row tests of a plan, cheapest first: the filter's conjuncts, then the regions."""
+    tests: list[Any] = (
+        sorted(ex.conjuncts(plan.filter), key=_cost) if plan.filter is not None else []
+    )
     for region in plan.regions:
-        if isinstance(region, HealpixRegion) and HEALPIX29_COLUMN in cols:
-            inside = region.contains_hp29(cols[HEALPIX29_COLUMN])
+        tests.append(region)
+    return tests
+
+
+def _apply_test(
+    test: Any, plan: ReadPlan, cols: Mapping[str, Any], n: int
+) -> npt.NDArray[np.bool_]:
+    as64 = _Float64Columns(cols)
+    if isinstance(test, ex.Expr):
+        return np.asarray(_as_length(ex.evaluate(test, as64), n), dtype=bool)
+    if isinstance(test, HealpixRegion) and HEALPIX29_COLUMN in cols:
+        return test.contains_hp29(cols[HEALPIX29_COLUMN])
+    assert plan.ra is not None and plan.dec is not None
+    ra = _as_length(ex.evaluate(plan.ra, as64), n)
+    dec = _as_length(ex.evaluate(plan.dec, as64), n)
+    return np.asarray(test.contains(ra, dec))
+
+
+def row_mask(plan: ReadPlan, cols: Mapping[str, Any], n: int) -> npt.NDArray[np.bool_] | None:
+    """Which rows pass the filter and every region; None means all of them.
+
+    The filter's conjuncts and the regions are applied one after the other, each only on the
+    rows that passed the previous ones (cheapest first), so an expensive test (a magnitude's
+    logarithm, a cone's trigonometry) runs on few rows when an early cut is selective.
+    """
+    tests = _tests(plan, cols)
+    if not tests:
+        return None
+    survivors: npt.NDArray[np.intp] | None = None  # row indices still in; None: all rows
+    for test in tests:
+        if survivors is None:
+            passed = _apply_test(test, plan, cols, n)
+            survivors = np.flatnonzero(passed)
         else:
-            assert plan.ra is not None and plan.dec is not None
-            ra = _as_length(ex.evaluate(plan.ra, as64), n)
-            dec = _as_length(ex.evaluate(plan.dec, as64), n)
-            inside = region.contains(ra, dec)
-        mask = inside if mask is None else mask & inside
+            needed = ex.names(test) if isinstance(test, ex.Expr) else None
+            subset = {k: v[survivors] for k, v in cols.items() if needed is None or k in needed}
+            passed = _apply_test(test, plan, subset, len(survivors))
+            survivors = survivors[passed]
+        if survivors.size == 0:
+            break
+    mask = np.zeros(n, dtype=bool)
+    mask[survivors] = True
     return mask
 
 
