@@ -208,10 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # distributed sets its own loggers to INFO when it is imported; import it first, then
+    # lower them: a terminal wants warnings only unless -v
+    import distributed  # noqa: F401
+
+    for name in ("distributed", "dask_jobqueue"):
+        logging.getLogger(name).setLevel(level)
     try:
         return int(args.func(args))
     except SkydaskError as exc:

@@ -43,3 +43,23 @@ def test_worker_killed_mid_computation(small_catalog: Path, reference: tuple) ->
         assert victim not in client.run(os.getpid).values()
     with dask.config.set(scheduler="sync"):
         assert scan(small_catalog) == reference
+
+
+def test_join_a_running_scheduler_through_its_file(
+    tmp_path: Path, small_catalog: Path, reference: tuple
+) -> None:
+    from distributed import LocalCluster
+
+    scheduler_file = tmp_path / "scheduler.json"
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"scheduler_file": str(scheduler_file)},
+    ) as cluster:
+        with connect(f"scheduler-file:{scheduler_file}") as client:
+            assert client.scheduler.address == cluster.scheduler_address
+            assert scan(small_catalog) == reference
+        # closing the joining client leaves the running cluster alone
+        assert cluster.status.name == "running"
