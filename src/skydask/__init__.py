@@ -20,6 +20,7 @@ from skydask.catalog import (
     open_catalog,
     write_catalog,
 )
+from skydask.images import open_stack
 from skydask.quantities import list_quantities, quantity_info
 
 try:
@@ -35,6 +36,7 @@ __all__ = [
     "from_pandas",
     "list_quantities",
     "open_catalog",
+    "open_stack",
     "quantity_info",
     "write_catalog",
 ]

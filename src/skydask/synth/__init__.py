@@ -10,16 +10,22 @@ pointings. The readers return the truth: per object (:func:`read_truth`), per HE
 Each module states its numbers in its docstring: :mod:`.sky` (tracts, patches),
 :mod:`.survey` (pointings, depth, seeing), :mod:`.shear` (shear field, halos), :mod:`.shapes`
 (ellipticities), :mod:`.stars`, :mod:`.galaxies`, :mod:`.measure` (noise, flags, moments),
-:mod:`.objects` (per-patch assembly), :mod:`.generate` (tasks, atomic writing, cache).
+:mod:`.objects` (per-patch assembly), :mod:`.generate` (tasks, atomic writing, cache);
+:mod:`.images` and :mod:`.images_render`: synthetic image stacks (LSST Exposure FITS files with
+known PSF, noise, zeropoints, bad columns and cosmic rays).
 """
 
 from skydask.synth.generate import SynthInfo, generate_object_catalog
+from skydask.synth.images import ImageStackInfo, generate_image_stack, read_image_stack_info
 from skydask.synth.io import read_depth_truth, read_synth_params, read_truth
 
 __all__ = [
+    "ImageStackInfo",
     "SynthInfo",
+    "generate_image_stack",
     "generate_object_catalog",
     "read_depth_truth",
+    "read_image_stack_info",
     "read_synth_params",
     "read_truth",
 ]
