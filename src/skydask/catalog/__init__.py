@@ -5,6 +5,7 @@ The public entry points are :func:`open_catalog`, :func:`from_pandas`, :func:`fr
 """
 
 from skydask.catalog.catalog import Catalog
+from skydask.catalog.listing import write_listing
 from skydask.catalog.open import from_astropy, from_pandas, open_catalog
 from skydask.catalog.registry import available_catalogs
 from skydask.catalog.write import write_catalog
@@ -16,4 +17,5 @@ __all__ = [
     "from_pandas",
     "open_catalog",
     "write_catalog",
+    "write_listing",
 ]

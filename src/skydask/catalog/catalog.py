@@ -131,6 +131,38 @@ class Catalog:
         pix = (pixels,) if isinstance(pixels, int) else tuple(int(p) for p in pixels)
         return self._with_region(HealpixRegion(int(order), pix))
 
+    def join(
+        self,
+        other: Catalog,
+        on: str | Sequence[str] = "objectId",
+        how: str = "inner",
+        *,
+        strategy: str = "auto",
+        suffixes: tuple[str, str] = ("_x", "_y"),
+    ) -> dd.DataFrame:
+        """Join with another catalogue on ``on`` (Source or ForcedSource to Object, say).
+
+        Partition-wise (one task per shared partition, no row moves) when both are partitioned
+        by the same tract/patch or join key, else a shuffle join; see
+        :func:`skydask.catalog.join.join_catalogs` for the rules and parameters. Returns a
+        lazy dask DataFrame with the rows of ``pandas.merge`` of the two selections.
+
+        Examples
+        --------
+        >>> import pandas as pd, skydask
+        >>> obj = skydask.from_pandas(pd.DataFrame({"objectId": [1, 2], "ra": [10.0, 11.0],
+        ...                                         "dec": [0.0, 1.0]}))
+        >>> fs = skydask.from_pandas(pd.DataFrame({"objectId": [1, 1, 2], "visit": [7, 8, 7],
+        ...                                        "psFlux": [5.0, 6.0, 7.0]}), npartitions=2)
+        >>> joined = fs.join(obj.select(["objectId", "ra"]), on="objectId")
+        >>> rows = joined.compute().sort_values(["objectId", "visit"])
+        >>> rows[["objectId", "visit", "ra"]].to_numpy().tolist()
+        [[1.0, 7.0, 10.0], [1.0, 8.0, 10.0], [2.0, 7.0, 11.0]]
+        """
+        from skydask.catalog.join import join_catalogs
+
+        return join_catalogs(self, other, on=on, how=how, strategy=strategy, suffixes=suffixes)
+
     # -- the plan ----------------------------------------------------------------------------
     @property
     def quantities(self) -> list[str]:
@@ -146,7 +178,13 @@ class Catalog:
 
     def _plan(self, outputs: Sequence[str] | None = None) -> ReadPlan:
         names = self.columns if outputs is None else list(outputs)
-        out_exprs = tuple((n, self.schema.resolve(n)) for n in names)
+        # With no selection the output is every stored column under its own name, including
+        # columns a flavour maps onto a quantity (dp1's g_psfFlux, a Source table's filter).
+        raw = self._state.selected is None and outputs is None
+        out_exprs = tuple(
+            (n, ex.Name(n) if raw and n not in self.schema else self.schema.resolve(n))
+            for n in names
+        )
         filt = (
             self.schema.to_columns(self._state.filter) if self._state.filter is not None else None
         )

@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from skydask.catalog.afw_fits import is_fits_path, open_afw_catalog
 from skydask.catalog.catalog import Catalog
 from skydask.catalog.layout import discover
+from skydask.catalog.listing import read_listing
 from skydask.catalog.registry import lookup
 from skydask.catalog.sources import MemorySource, ParquetSource
 from skydask.schema.schema import Schema, detect_flavour
@@ -34,9 +36,14 @@ def open_catalog(
     path_or_name : str or path
         A path, or the name of a registered catalogue (see :func:`available_catalogs`).
     schema : str, optional
-        The schema flavour (``"dc2"``, ``"dp1"``); detected from the columns when omitted.
+        The schema flavour (Object: ``"dc2"``, ``"dp1"``; Source/ForcedSource:
+        ``"dc2_source"``, ``"dp1_forced_source"``, ``"lsst_pipeline_src"``...); detected from
+        the columns when omitted.
 
-    Only the directory listing and one footer are read here.
+    Only the directory listing and one footer are read here; with a listing file
+    (:func:`skydask.catalog.listing.write_listing`) only that file, and no data file at all.
+    A FITS file (``.fits``, ``.fits.gz``) is read as an afw single-visit source table
+    (:func:`skydask.catalog.afw_fits.open_afw_catalog`), in memory.
 
     Examples
     --------
@@ -53,8 +60,11 @@ def open_catalog(
         if entry is not None:
             name, target = entry.name, entry.path
             schema = schema or entry.schema
-    layout = discover(target)
-    source = ParquetSource.open(layout)
+    if is_fits_path(target) and Path(target).expanduser().is_file():
+        return open_afw_catalog([target], schema, name=name)
+    # with a listing file, the files and schema come from it: no walk, no footer read
+    listed = read_listing(target)
+    source = ParquetSource(*listed) if listed else ParquetSource.open(discover(target))
     return Catalog(source, _schema_for(list(source.arrow_schema.names), schema), name=name)
 
 

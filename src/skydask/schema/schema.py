@@ -25,6 +25,7 @@ from skydask.schema.definitions import (
     flavour_description,
     flavour_detect_columns,
     flavour_names,
+    flavour_table,
 )
 
 __all__ = ["QuantityInfo", "Schema", "detect_flavour"]
@@ -54,6 +55,10 @@ def detect_flavour(columns: Iterable[str]) -> str:
     'dc2'
     >>> detect_flavour(["coord_ra", "coord_dec", "g_psfFlux"])
     'dp1'
+    >>> detect_flavour(["objectId", "visit", "filter", "mjd", "ra", "dec", "psFlux", "psFluxErr"])
+    'dc2_forced_source'
+    >>> detect_flavour(["coord_ra", "coord_dec", "base_PsfFlux_instFlux", "visit"])
+    'lsst_pipeline_src'
     """
     present = set(columns)
     matches = [f for f in flavour_names() if set(flavour_detect_columns(f)) <= present]
@@ -63,7 +68,10 @@ def detect_flavour(columns: Iterable[str]) -> str:
             f"cannot tell the schema flavour: the columns include none of the identifying sets "
             f"{wanted}; pass schema=<flavour> to open_catalog"
         )
-    return matches[0]
+    # The most specific identifying set wins: a Source table also carries the [ra, dec] that
+    # identify a DC2 Object table. Ties go to the first declared (Object flavours come first),
+    # so Object tables are detected exactly as before Source flavours existed.
+    return max(matches, key=lambda f: len(flavour_detect_columns(f)))
 
 
 @functools.cache
@@ -77,7 +85,9 @@ class Schema:
     Parameters
     ----------
     flavour : str
-        ``"dc2"`` or ``"dp1"`` (see :func:`skydask.schema.definitions.flavour_names`).
+        An Object flavour (``"dc2"``, ``"dp1"``) or a Source/ForcedSource one
+        (``"dc2_source"``, ``"lsst_pipeline_src"``...; see
+        :func:`skydask.schema.definitions.flavour_names`); it decides the table kind.
     columns : iterable of str
         The columns the catalogue stores (including hive partition keys).
 
@@ -92,6 +102,8 @@ class Schema:
 
     def __init__(self, flavour: str, columns: Iterable[str]) -> None:
         self.flavour = flavour
+        # "object" or "source": which set of declared quantities this catalogue resolves
+        self.table = flavour_table(flavour)
         self.stored = tuple(dict.fromkeys(columns))
         stored = set(self.stored)
         resolved: dict[str, ex.Expr] = {}
@@ -101,7 +113,7 @@ class Schema:
             if ex.names(expr) <= stored:
                 resolved[quantity] = expr
                 mapped_columns |= ex.names(expr)
-        for name, definition in definitions().items():
+        for name, definition in definitions(self.table).items():
             if definition.expr is None or name in resolved:
                 continue
             expr = ex.parse(definition.expr)
@@ -126,7 +138,7 @@ class Schema:
     def _unknown(self, name: str) -> UnknownQuantityError:
         close = difflib.get_close_matches(name, self._resolved, n=5, cutoff=0.6)
         hint = f"; nearest known: {', '.join(close)}" if close else ""
-        declared = definitions().get(name)
+        declared = definitions(self.table).get(name)
         if declared is not None:
             needs = declared.expr or dict(flavour_columns(self.flavour)).get(name, name)
             return UnknownQuantityError(
@@ -174,7 +186,7 @@ class Schema:
     def info(self, name: str) -> QuantityInfo:
         """Unit, description and definition of one quantity on this schema."""
         expr = self.resolve(name)
-        declared = definitions().get(name)
+        declared = definitions(self.table).get(name)
         return QuantityInfo(
             name=name,
             unit=declared.unit if declared else "",

@@ -18,14 +18,24 @@ known PSF, noise, zeropoints, bad columns and cosmic rays).
 from skydask.synth.generate import SynthInfo, generate_object_catalog
 from skydask.synth.images import ImageStackInfo, generate_image_stack, read_image_stack_info
 from skydask.synth.io import read_depth_truth, read_synth_params, read_truth
+from skydask.synth.sources import (
+    SourceSynthInfo,
+    generate_source_tables,
+    read_variables,
+    read_visits,
+)
 
 __all__ = [
     "ImageStackInfo",
+    "SourceSynthInfo",
     "SynthInfo",
     "generate_image_stack",
     "generate_object_catalog",
+    "generate_source_tables",
     "read_depth_truth",
     "read_image_stack_info",
     "read_synth_params",
     "read_truth",
+    "read_variables",
+    "read_visits",
 ]
