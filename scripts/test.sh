@@ -15,7 +15,16 @@ if [ "$(id -u)" = "0" ] && [ "${SKYDASK_NO_SLURM:-0}" != "1" ]; then
     bash scripts/install-browser.sh || exit 1
     export SKYDASK_REQUIRE_BROWSER=1
 fi
-cleanup() { if [ "$started_slurm" = "1" ]; then bash scripts/slurm-down.sh; fi; }
+started_postgres=0
+if [ "$(id -u)" = "0" ] && [ "${SKYDASK_NO_POSTGRES:-0}" != "1" ]; then
+    if ! pg_isready -q -h 127.0.0.1 -p 55432 2>/dev/null; then started_postgres=1; fi
+    bash scripts/postgres-up.sh || exit 1
+    export SKYDASK_REQUIRE_POSTGRES=1
+fi
+cleanup() {
+    if [ "$started_slurm" = "1" ]; then bash scripts/slurm-down.sh; fi
+    if [ "$started_postgres" = "1" ]; then bash scripts/postgres-down.sh; fi
+}
 trap cleanup EXIT
 
 status=0

@@ -1,5 +1,5 @@
 """The ``skydask`` command: ``demo``, ``synth``, ``run``, ``report``, ``info``, ``catalogs``,
-``cluster-info``.
+``cluster-info``, ``checker``.
 
 Thin by design: each subcommand parses its arguments and calls the library.
 """
@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from skydask.checker.cli import add_checker_commands
 from skydask.errors import SkydaskError
 
 __all__ = ["main"]
@@ -203,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     catalogs = sub.add_parser("catalogs", help="list registered catalogues")
     catalogs.set_defaults(func=_cmd_catalogs)
+
+    add_checker_commands(sub)
     return parser
 
 

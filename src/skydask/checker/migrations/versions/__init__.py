@@ -1,0 +1,1 @@
+"""One module per schema revision, applied in the order of their ``down_revision`` chain."""
