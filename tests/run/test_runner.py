@@ -140,3 +140,33 @@ def test_killed_run_leaves_nothing_complete_and_resumes(catalog: Path, tmp_path:
     assert (out / "locus" / "analysis.json").read_text() == first_record
     assert (out / "locus" / "analysis.json").stat().st_mtime_ns == mtime
     assert not list(tmp_path.glob(".out.staging-*"))
+
+
+TWO_POINT_SPEC = """\
+name: two-point
+catalog: {catalog}
+analyses:
+  - name: gg
+    analysis: shear_shear
+    params: {{npatch: 4, min_sep: 2.0, max_sep: 30.0, nbins: 4, bin_slop: 0.1}}
+    thresholds:
+      source_0_rows_used: {{min: 1000}}
+      source_0_e_rms: {{min: 0.25, max: 0.45}}
+  - name: ng
+    analysis: galaxy_shear
+    params: {{npatch: 4, min_sep: 2.0, max_sep: 30.0, nbins: 4, bin_slop: 0.1}}
+    thresholds:
+      lens_0_rows_used: {{min: 1000}}
+"""
+
+
+def test_two_point_analyses_run_from_a_spec(catalog: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "tp.yaml"
+    spec.write_text(TWO_POINT_SPEC.format(catalog=catalog))
+    outcome = run(spec, out=tmp_path / "out")
+    metrics = outcome.metrics["analyses"]
+    assert outcome.passed, metrics
+    assert 0.3 < metrics["gg"]["source_0_e_rms"]["value"] < 0.4  # the generator's e_rms is 0.349
+    assert metrics["ng"]["lens_0_rows_used"]["value"] > 1000
+    files = {p.suffix for p in (tmp_path / "out" / "gg").iterdir()}
+    assert ".png" in files and (".fits" in files or ".sacc" in files)

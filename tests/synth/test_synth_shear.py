@@ -8,12 +8,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from skydask.errors import SpecError
 from skydask.synth.shear import (
     Halo,
     ShearField,
     ShearModel,
     power_amplitude,
     power_spectrum,
+    realised_power_spectrum,
     shear_at,
     shear_field,
     sis_shear,
@@ -153,3 +155,71 @@ def _position_angle(ra: np.ndarray, dec: np.ndarray, ra0: float, dec0: float) ->
     east = np.stack([-np.sin(a), np.cos(a), np.zeros_like(a)], axis=-1)
     north = np.stack([-np.sin(d) * np.cos(a), -np.sin(d) * np.sin(a), np.cos(d)], axis=-1)
     return np.arctan2((t * north).sum(axis=1), (t * east).sum(axis=1))
+
+
+# -- a field drawn from a tabulated power spectrum (e.g. pyccl's, for the two-point theory) --
+
+
+def _table_model() -> ShearModel:
+    ell = np.geomspace(10.0, 2.0e4, 300)
+    # a smooth, steep spectrum unlike the default power law: 1e-9 (ell/100)^-1.5
+    return ShearModel.from_power_spectrum(ell, 1e-9 * (ell / 100.0) ** -1.5)
+
+
+def test_a_tabulated_power_spectrum_is_drawn() -> None:
+    model = _table_model()
+    field = shear_field((58.0, 62.0, -36.0, -33.0), 9, model)
+    ny, nx = field.kappa.shape
+    d = math.radians(field.pixel_deg)
+    power = np.abs(np.fft.fft2(field.kappa)) ** 2 * d**2 / (nx * ny)
+    ell = np.hypot(
+        2 * np.pi * np.fft.fftfreq(nx, d)[None, :], 2 * np.pi * np.fft.fftfreq(ny, d)[:, None]
+    )
+    for lo, hi in [(300, 600), (600, 1200), (1200, 2400), (2400, 4800)]:
+        sel = (ell >= lo) & (ell < hi)
+        expected = 1e-9 * (ell[sel] / 100.0) ** -1.5
+        # > 1000 modes per bin: a few per cent of scatter
+        assert power[sel].mean() / expected.mean() == pytest.approx(1.0, rel=0.1), (lo, hi)
+    # log-log interpolation reproduces the table's power law between its points
+    assert power_spectrum(np.array([1234.5]), model)[0] == pytest.approx(
+        1e-9 * 12.345**-1.5, rel=1e-6
+    )
+    # and outside the table there is no power
+    assert power_spectrum(np.array([5.0, 3.0e4]), model).tolist() == [0.0, 0.0]
+
+
+def test_the_table_is_recorded_and_the_default_record_unchanged() -> None:
+    record = _table_model().to_dict()
+    assert record["power_spectrum"].startswith("tabulated")
+    assert len(record["power_table"]["ell"]) == 300
+    assert "amplitude_A" not in record
+    # the power-law record keeps exactly its keys (existing synth.json files still match)
+    assert list(ShearModel().to_dict()) == [
+        "power_spectrum", "amplitude_A", "gamma_rms", "slope", "ell_cut", "pixel_arcmin",
+        "pad_deg", "max_grid", "n_halos", "halo_profile", "theta_e_arcsec_range", "halo_cap",
+        "reduced_shear",
+    ]  # fmt: skip
+    assert hash(_table_model()) == hash(_table_model())  # usable as the field cache's key
+
+
+@pytest.mark.parametrize(
+    "table",
+    [((1.0,), (1.0,)), ((10.0, 5.0), (1.0, 1.0)), ((10.0, 20.0), (1.0, -1.0)),
+     ((0.0, 20.0), (1.0, 1.0)), ((10.0, 20.0), (1.0,))],
+)  # fmt: skip
+def test_bad_power_tables(table: tuple) -> None:
+    with pytest.raises(SpecError, match="power_table"):
+        ShearModel(power_table=table)
+
+
+def test_realised_power_spectrum() -> None:
+    field = shear_field((58.0, 62.0, -36.0, -33.0), 9, ShearModel())
+    ell = np.array([10.0, 100.0, 1000.0, 2300.0, 5000.0])
+    ratio = realised_power_spectrum(ell, field) / power_spectrum(ell, field.model)
+    fundamental = 2 * np.pi / math.radians(min(field.kappa.shape) * field.pixel_deg)
+    assert ell[0] < fundamental < ell[1]
+    assert ratio[0] == 0.0  # longer than the grid
+    assert ratio[1] == pytest.approx(1.0, abs=1e-3)
+    # bilinear interpolation of 1 arcmin pixels: sinc^4 per axis, ~7 % at ell = 2300
+    assert ratio[3] == pytest.approx(0.93, abs=0.01)
+    assert np.all(np.diff(ratio[1:]) < 0)

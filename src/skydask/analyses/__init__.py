@@ -6,6 +6,8 @@ returns a result with ``.table()``, ``.plot()`` and ``.write(directory)``.
 
 - :func:`stellar_locus`: principal-colour widths of the stellar locus (Ivezic et al. 2004).
 - :func:`depth_map`: 5-sigma point-source depth per HEALPix pixel and band.
+- :func:`shear_shear`, :func:`galaxy_shear`, :func:`galaxy_galaxy`, :func:`two_point`:
+  TreeCorr correlations distributed by sky patch; :func:`randoms` inside a healsparse footprint.
 - :func:`light_curves`, :func:`photometric_repeatability` (PA1),
   :func:`astrometric_repeatability` (AM1): multi-epoch Source / ForcedSource tables.
 """
@@ -18,16 +20,38 @@ from skydask.analyses.multiepoch import (
 )
 from skydask.analyses.reduction import tree_reduce
 from skydask.analyses.stellar_locus import StellarLocusConfig, StellarLocusResult, stellar_locus
+from skydask.analyses.twopoint import (
+    CutSet,
+    ShearCalibration,
+    TwoPointConfig,
+    TwoPointResult,
+    cut_set,
+    galaxy_galaxy,
+    galaxy_shear,
+    randoms,
+    shear_shear,
+    two_point,
+)
 
 __all__ = [
+    "CutSet",
     "DepthMapConfig",
     "DepthMapResult",
+    "ShearCalibration",
     "StellarLocusConfig",
     "StellarLocusResult",
+    "TwoPointConfig",
+    "TwoPointResult",
     "astrometric_repeatability",
+    "cut_set",
     "depth_map",
+    "galaxy_galaxy",
+    "galaxy_shear",
     "light_curves",
     "photometric_repeatability",
+    "randoms",
+    "shear_shear",
     "stellar_locus",
     "tree_reduce",
+    "two_point",
 ]

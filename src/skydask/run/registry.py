@@ -82,6 +82,18 @@ _REGISTRY: dict[str, RegisteredAnalysis] = {
             _locus_metric_names(),
         ),
         RegisteredAnalysis(
+            "shear_shear",
+            "skydask.analyses.twopoint:shear_shear",
+            "skydask.analyses.twopoint:TwoPointConfig",
+            "Shear-shear correlations xi+/xi- through TreeCorr, distributed by patch",
+        ),
+        RegisteredAnalysis(
+            "galaxy_shear",
+            "skydask.run.adapters:galaxy_shear_one_catalog",
+            "skydask.analyses.twopoint:TwoPointConfig",
+            "Galaxy-shear gamma_t/gamma_x, lenses and sources cut from the same catalogue",
+        ),
+        RegisteredAnalysis(
             "depth_map",
             "skydask.analyses.depthmap:depth_map",
             "skydask.analyses.depthmap:DepthMapConfig",
@@ -131,6 +143,14 @@ def flat_metrics(result: Any) -> dict[str, tuple[float, str]]:
     """
     metrics: Mapping[str, Any] = result.metrics
     out: dict[str, tuple[float, str]] = {}
+    if metrics.get("analysis") == "two_point":
+        # per sample: the rows used and the shape noise the shear calibration estimated
+        for name, sample in metrics.get("samples", {}).items():
+            out[f"{name}_rows_used"] = (float(sample.get("rows_used", math.nan)), "")
+        for name, cal in metrics.get("calibrations", {}).items():
+            if "e_rms" in cal:
+                out[f"{name}_e_rms"] = (float(cal["e_rms"]), "")
+        return out
     if "bands" in metrics and isinstance(metrics["bands"], Mapping):
         for band, row in metrics["bands"].items():
             for key, value in row.items():

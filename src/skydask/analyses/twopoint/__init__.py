@@ -1,0 +1,47 @@
+"""Two-point correlations through TreeCorr, distributed by sky patch.
+
+:func:`shear_shear` (xi+, xi-), :func:`galaxy_shear` (gamma_t, gamma_x), :func:`galaxy_galaxy`
+(w(theta), Landy-Szalay) and :func:`two_point` (any of them, tomographic, in one go) take lazy
+catalogues and return a :class:`TwoPointResult` with the TreeCorr objects, tables, the joint
+jackknife covariance, figures, and files (TreeCorr FITS, DESC's SACC). :func:`randoms` draws
+uniform random points inside a healsparse footprint; :mod:`.theory` gives pyccl predictions.
+
+The numbers equal a single TreeCorr ``process()`` on the whole catalogues with the same
+patches: each Dask task computes one pair of patches from those two patches' rows only, and
+the per-pair results are summed in TreeCorr's order.
+
+Modules: :mod:`.config` (parameters), :mod:`.cuts` (source and lens cut sets), :mod:`.samples`
+(reading, checks, shape calibration), :mod:`.patches` (k-means, assignment, the shuffle),
+:mod:`.pairs` (pair tasks and their sum), :mod:`._treecorr` (TreeCorr internals used),
+:mod:`.measure` (the passes), :mod:`.analysis` (the public functions), :mod:`.result`,
+:mod:`.plots`, :mod:`.sacc_io`, :mod:`.theory`, :mod:`.randoms`.
+"""
+
+from skydask.analyses.twopoint.analysis import galaxy_galaxy, galaxy_shear, shear_shear, two_point
+from skydask.analyses.twopoint.config import ShearCalibration, TwoPointConfig
+from skydask.analyses.twopoint.cuts import CUT_SETS, Cut, CutSet, cut_set
+from skydask.analyses.twopoint.measure import Request
+from skydask.analyses.twopoint.randoms import randoms
+from skydask.analyses.twopoint.result import TwoPointResult
+from skydask.analyses.twopoint.samples import Calibration
+from skydask.analyses.twopoint.theory import DC2_COSMOLOGY, TheoryCurves, predict
+
+__all__ = [
+    "CUT_SETS",
+    "DC2_COSMOLOGY",
+    "Calibration",
+    "Cut",
+    "CutSet",
+    "Request",
+    "ShearCalibration",
+    "TheoryCurves",
+    "TwoPointConfig",
+    "TwoPointResult",
+    "cut_set",
+    "galaxy_galaxy",
+    "galaxy_shear",
+    "predict",
+    "randoms",
+    "shear_shear",
+    "two_point",
+]
