@@ -20,7 +20,7 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.delayed import Delayed
 
-__all__ = ["tree_reduce"]
+__all__ = ["compute", "tree_reduce"]
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,18 @@ def tree_reduce(
         raise ValueError(f"split_every must be at least 2, got {split_every}")
     partial_task = dask.delayed(partial, pure=True)
     parts = [partial_task(part) for part in frame.to_delayed()]
-    total = _tree(parts, combine, split_every)
+    (result,) = compute(_tree(parts, combine, split_every), progress=progress)
+    return result
+
+
+def compute(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
+    """``dask.compute(*collections)``, with a progress bar when asked.
+
+    The bar is ``distributed.progress`` when a distributed client is active, dask's
+    ``ProgressBar`` for the local schedulers.
+    """
     if not progress:
-        result: P = total.compute()
-        return result
+        return tuple(dask.compute(*collections))
     try:
         from distributed import get_client
         from distributed import progress as distributed_progress
@@ -86,9 +94,7 @@ def tree_reduce(
         from dask.diagnostics import ProgressBar
 
         with ProgressBar():
-            result = total.compute()
-        return result
-    future = client.compute(total)
-    distributed_progress(future)
-    result = future.result()
-    return result
+            return tuple(dask.compute(*collections))
+    futures = client.compute(list(collections))
+    distributed_progress(futures)
+    return tuple(client.gather(futures))

@@ -27,15 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
-import dask
 import numpy as np
 import pandas as pd
 from dask.dataframe.utils import make_meta
 
 from skydask.analyses.multiepoch.config import AM1_REQUIREMENT_MAS, AstrometricRepeatabilityConfig
-from skydask.analyses.multiepoch.output import metrics_record, write_figures, write_json
+from skydask.analyses.multiepoch.output import write_result
 from skydask.analyses.multiepoch.pairs import PAIR_COLUMNS, assign_cells, pair_rms
 from skydask.analyses.multiepoch.selection import plan_quantities, select_stars, star_summaries
+from skydask.analyses.reduction import compute
 from skydask.catalog.catalog import Catalog
 from skydask.catalog.colocation import by_object, shuffle_method
 
@@ -170,25 +170,16 @@ class AstrometricRepeatabilityResult:
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write ``am1_summary.csv``, ``am1_pairs.parquet``, ``am1_metrics.json`` and the
         figures (PNG); returns the files by name."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        written: dict[str, Path] = {}
-        path = out / "am1_summary.csv"
-        self.table().to_csv(path, index=False)
-        written[path.name] = path
-        path = out / "am1_pairs.parquet"
-        self.pairs.to_parquet(path, index=False)
-        written[path.name] = path
-        record = {
-            "analysis": "astrometric_repeatability",
-            "metrics": metrics_record(self.metrics),
-            "config": self.config.to_dict(),
-            "reduction": dict(self.reduction),
-        }
-        path = write_json(out / "am1_metrics.json", record)
-        written[path.name] = path
-        written.update(write_figures(self.plot(), out))
-        return written
+        return write_result(
+            directory,
+            analysis="astrometric_repeatability",
+            tables={"am1_summary.csv": self.table(), "am1_pairs.parquet": self.pairs},
+            metrics_file="am1_metrics.json",
+            metrics=self.metrics,
+            config=self.config.to_dict(),
+            reduction=self.reduction,
+            figures=self.plot(),
+        )
 
 
 def astrometric_repeatability(
@@ -259,13 +250,7 @@ def astrometric_repeatability(
         cells = cells.shuffle(on="cell", shuffle_method=method)
     empty = pair_rms(make_meta(cells), inner, outer)
     pairs_frame = cells.map_partitions(pair_rms, inner, outer, meta=empty, enforce_metadata=False)
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            pairs, stars = dask.compute(pairs_frame, star_frame)
-    else:
-        pairs, stars = dask.compute(pairs_frame, star_frame)
+    pairs, stars = compute(pairs_frame, star_frame, progress=progress)
     pairs = pairs.sort_values(["band", "objectId_1", "objectId_2"], ignore_index=True)
     stars = stars.sort_values(["band", "objectId"], ignore_index=True)
     bands = list(cfg.bands) if cfg.bands else sorted(stars["band"].dropna().unique())

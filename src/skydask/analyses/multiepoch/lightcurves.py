@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
-import dask
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -32,7 +31,8 @@ from dask.dataframe.utils import make_meta
 
 from skydask.analyses.multiepoch.config import LightCurveConfig
 from skydask.analyses.multiepoch.kernels import LIGHT_CURVE_STATS, light_curve_stats
-from skydask.analyses.multiepoch.output import metrics_record, write_figures, write_json
+from skydask.analyses.multiepoch.output import write_result
+from skydask.analyses.reduction import compute
 from skydask.catalog.catalog import Catalog
 from skydask.catalog.colocation import by_object
 from skydask.errors import SchemaError, SpecError
@@ -211,26 +211,19 @@ class LightCurveResult:
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write ``light_curve_stats.parquet``, ``light_curves.parquet`` (if collected),
         ``light_curve_metrics.json`` and the figures (PNG); returns the files by name."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        written: dict[str, Path] = {}
-        path = out / "light_curve_stats.parquet"
-        self.stats.to_parquet(path, index=False)
-        written[path.name] = path
+        tables = {"light_curve_stats.parquet": self.stats}
         if self.curves is not None:
-            path = out / "light_curves.parquet"
-            self.curves.reset_index().to_parquet(path, index=False)
-            written[path.name] = path
-        record = {
-            "analysis": "light_curves",
-            "metrics": metrics_record(self.metrics),
-            "config": self.config.to_dict(),
-            "reduction": dict(self.reduction),
-        }
-        path = write_json(out / "light_curve_metrics.json", record)
-        written[path.name] = path
-        written.update(write_figures(self.plot(), out))
-        return written
+            tables["light_curves.parquet"] = self.curves.reset_index()
+        return write_result(
+            directory,
+            analysis="light_curves",
+            tables=tables,
+            metrics_file="light_curve_metrics.json",
+            metrics=self.metrics,
+            config=self.config.to_dict(),
+            reduction=self.reduction,
+            figures=self.plot(),
+        )
 
 
 def _object_ids(object_ids: Sequence[int] | npt.ArrayLike | None) -> npt.NDArray[np.int64] | None:
@@ -328,13 +321,7 @@ def light_curves(
             enforce_metadata=False,
         )  # fmt: skip
         wanted.append(curves_frame)
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            computed = dask.compute(*wanted)
-    else:
-        computed = dask.compute(*wanted)
+    computed = compute(*wanted, progress=progress)
     stats = computed[0].sort_values(["objectId", "band"], ignore_index=True)
     curves = None
     if collect:

@@ -24,12 +24,13 @@ import pandas as pd
 from dask.dataframe.utils import make_meta
 
 from skydask.analyses.multiepoch.config import PA1_REQUIREMENT_MMAG, PhotometricRepeatabilityConfig
-from skydask.analyses.multiepoch.output import metrics_record, write_figures, write_json
+from skydask.analyses.multiepoch.output import write_result
 from skydask.analyses.multiepoch.selection import (
     plan_quantities,
     select_stars,
     star_summaries,
 )
+from skydask.analyses.reduction import compute
 from skydask.catalog.catalog import Catalog
 from skydask.catalog.colocation import by_object
 
@@ -132,25 +133,16 @@ class PhotometricRepeatabilityResult:
     def write(self, directory: str | Path) -> dict[str, Path]:
         """Write ``pa1_summary.csv``, ``pa1_stars.parquet``, ``pa1_metrics.json`` and the
         figures (PNG); returns the files by name."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        written: dict[str, Path] = {}
-        path = out / "pa1_summary.csv"
-        self.table().to_csv(path, index=False)
-        written[path.name] = path
-        path = out / "pa1_stars.parquet"
-        self.stars.to_parquet(path, index=False)
-        written[path.name] = path
-        record = {
-            "analysis": "photometric_repeatability",
-            "metrics": metrics_record(self.metrics),
-            "config": self.config.to_dict(),
-            "reduction": dict(self.reduction),
-        }
-        path = write_json(out / "pa1_metrics.json", record)
-        written[path.name] = path
-        written.update(write_figures(self.plot(), out))
-        return written
+        return write_result(
+            directory,
+            analysis="photometric_repeatability",
+            tables={"pa1_summary.csv": self.table(), "pa1_stars.parquet": self.stars},
+            metrics_file="pa1_metrics.json",
+            metrics=self.metrics,
+            config=self.config.to_dict(),
+            reduction=self.reduction,
+            figures=self.plot(),
+        )
 
 
 def photometric_repeatability(
@@ -206,13 +198,7 @@ def photometric_repeatability(
     summaries_frame = grouped.frame.map_partitions(
         star_summaries, meta=meta, enforce_metadata=False
     )
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            summaries = summaries_frame.compute()
-    else:
-        summaries = summaries_frame.compute()
+    (summaries,) = compute(summaries_frame, progress=progress)
     summaries = summaries.reset_index(drop=True)
     is_star = select_stars(summaries, cfg)
     stars = summaries[is_star].copy()
