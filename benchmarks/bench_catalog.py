@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +29,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 import skydask
+from peak_memory import peak_memory_mb  # run as a script: this folder is on sys.path
 from skydask.synth import generate_object_catalog
 
 CUT = "extendedness == 0 & mag_r < 23"
@@ -79,17 +78,6 @@ def pandas_scan(path: Path) -> tuple[int, float, float]:
     return n, s_gr / n, s_ri / n
 
 
-def baseline_memory_mb() -> float:
-    """Peak memory of an interpreter that only imports what the methods import."""
-    code = (
-        "import sys; sys.path.insert(0, 'benchmarks'); import bench_catalog; "
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
-        "print(int(hwm.split()[1]) / 1024)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
-
-
 METHODS: dict[str, Callable[[Path], tuple[int, float, float]]] = {
     "skydask": skydask_scan,
     "pyarrow": pyarrow_scan,
@@ -101,22 +89,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t0 = time.perf_counter()
     out = fn()
     return time.perf_counter() - t0, out
-
-
-def peak_memory_mb(method: str, path: Path) -> float:
-    """Run one method in a fresh interpreter and return its peak resident memory (MB).
-
-    VmHWM of /proc/self/status, not ru_maxrss: Linux carries ru_maxrss across exec, so a
-    child started from this (large) process would report the parent's peak.
-    """
-    code = (
-        "import sys; sys.path.insert(0, 'benchmarks'); import bench_catalog as b; "
-        f"import pathlib; b.METHODS[{method!r}](pathlib.Path({str(path)!r})); "
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
-        "print(int(hwm.split()[1]) / 1024)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 def bytes_of(path: Path, pieces: list[Any], columns: list[str]) -> int:
@@ -238,8 +210,8 @@ def main() -> None:
         }
         results["cone"] = bench_cone(path, args.repeat)
     if not args.skip_memory:
-        results["peak_memory_mb"] = {m: peak_memory_mb(m, path) for m in METHODS}
-        results["peak_memory_mb"]["imports_only"] = baseline_memory_mb()
+        results["peak_memory_mb"] = {m: peak_memory_mb("bench_catalog", m, path) for m in METHODS}
+        results["peak_memory_mb"]["imports_only"] = peak_memory_mb("bench_catalog", None, path)
         columns_mb = (
             sum(
                 pq.read_metadata(f).row_group(i).column(j).total_uncompressed_size

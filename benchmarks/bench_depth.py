@@ -22,8 +22,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +31,7 @@ import dask
 import pyarrow.parquet as pq
 
 import skydask
+from peak_memory import peak_memory_mb  # run as a script: this folder is on sys.path
 from skydask.analyses.depthmap import depth_map
 from skydask.synth import generate_object_catalog
 
@@ -80,20 +79,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - w0, time.process_time() - c0, out
 
 
-def peak_memory_mb(method: str | None, path: Path) -> float:
-    """Run one method in a fresh interpreter and return its peak resident memory (MB)."""
-    call = f"b.METHODS[{method!r}](pathlib.Path({str(path)!r})); " if method else ""
-    code = (
-        "import sys, pathlib; sys.path.insert(0, 'benchmarks'); import bench_depth as b; "
-        "import dask; dask.config.set(scheduler='threads'); "
-        f"{call}"
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
-        "print(int(hwm.split()[1]) / 1024)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
-
-
 def columns_mb(path: Path) -> dict[str, float]:
     """Size of the needed columns: in memory (numpy) and uncompressed in Parquet."""
     columns = needed_columns(path)
@@ -132,8 +117,8 @@ def compare(path: Path, repeat: int) -> dict[str, Any]:
 
 
 def memory(path: Path) -> dict[str, Any]:
-    peak = {m: peak_memory_mb(m, path) for m in METHODS}
-    peak["imports_only"] = peak_memory_mb(None, path)
+    peak = {m: peak_memory_mb("bench_depth", m, path, scheduler="threads") for m in METHODS}
+    peak["imports_only"] = peak_memory_mb("bench_depth", None, path, scheduler="threads")
     size = columns_mb(path)
     return {
         "peak_mb": peak,

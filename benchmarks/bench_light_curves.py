@@ -29,8 +29,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +40,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 import skydask
+from peak_memory import peak_memory_mb  # run as a script: this folder is on sys.path
 from skydask.analyses.multiepoch import light_curves
 from skydask.synth import generate_object_catalog
 from skydask.synth.sources import generate_source_tables
@@ -106,20 +105,6 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - w0, time.process_time() - c0, out
 
 
-def peak_memory_mb(method: str | None, path: Path) -> float:
-    """Run one method in a fresh interpreter and return its peak resident memory (MB)."""
-    call = f"b.METHODS[{method!r}](pathlib.Path({str(path)!r})); " if method else ""
-    code = (
-        "import sys, pathlib; sys.path.insert(0, 'benchmarks'); import bench_light_curves as b; "
-        "import dask; dask.config.set(scheduler='threads'); "
-        f"{call}"
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
-        "print(int(hwm.split()[1]) / 1024)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
-
-
 def check_equal(a: pd.DataFrame, b: pd.DataFrame) -> dict[str, float]:
     """Both methods' statistics agree (largest relative difference per column)."""
     a = a.sort_values(["objectId", "band"], ignore_index=True)
@@ -177,8 +162,13 @@ def main() -> None:
     }
     if not args.no_memory:
         report["peak_memory_mb"] = {
-            "imports_only": round(peak_memory_mb(None, path)),
-            **{m: round(peak_memory_mb(m, path)) for m in METHODS},
+            "imports_only": round(
+                peak_memory_mb("bench_light_curves", None, path, scheduler="threads")
+            ),
+            **{
+                m: round(peak_memory_mb("bench_light_curves", m, path, scheduler="threads"))
+                for m in METHODS
+            },
         }
     print(json.dumps(report, indent=2))
 

@@ -26,8 +26,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +34,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 import skydask
+from peak_memory import peak_memory_mb  # run as a script: this folder is on sys.path
 from skydask.analyses.locus.selection import build_plan, star_frame
 from skydask.analyses.stellar_locus import StellarLocusConfig, stellar_locus
 from skydask.synth import generate_object_catalog
@@ -89,24 +88,6 @@ METHODS: dict[str, Callable[[Path], Any]] = {
 }
 
 
-def _hwm_code(body: str) -> str:
-    return (
-        "import sys, pathlib; sys.path.insert(0, 'benchmarks'); import bench_stellar_locus as b; "
-        f"{body}; "
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
-        "print(int(hwm.split()[1]) / 1024)"
-    )
-
-
-def peak_memory_mb(method: str | None, path: Path) -> float:
-    """Peak resident memory (MB) of a fresh interpreter running one method (None: imports)."""
-    body = "pass" if method is None else f"b.METHODS[{method!r}](pathlib.Path({str(path)!r}))"
-    out = subprocess.run(
-        [sys.executable, "-c", _hwm_code(body)], capture_output=True, text=True, check=True
-    )
-    return float(out.stdout.strip().splitlines()[-1])
-
-
 def column_sizes(path: Path, columns: list[str]) -> dict[str, float]:
     """In-memory (Arrow) and on-disk (compressed) size of the columns, MB."""
     arrow = disk = 0
@@ -139,8 +120,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if name == "skydask":
                 metrics = out
     load = os.getloadavg()
-    memory = {name: peak_memory_mb(name, path) for name in ("skydask", "pyarrow")}
-    memory["imports_only"] = peak_memory_mb(None, path)
+    memory = {
+        name: peak_memory_mb("bench_stellar_locus", name, path) for name in ("skydask", "pyarrow")
+    }
+    memory["imports_only"] = peak_memory_mb("bench_stellar_locus", None, path)
     median = {name: statistics.median(t) for name, t in times.items()}
     report = {
         "rows": args.rows,
