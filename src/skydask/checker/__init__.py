@@ -18,13 +18,45 @@ Layering: the checker sits at the top beside :mod:`skydask.run`; it uses ``image
 ``catalog`` and (for the demo) ``synth``, and nothing below uses it.
 """
 
-from skydask.checker.app import create_app
-from skydask.checker.config import CheckerConfig
-from skydask.checker.db import Database, migrate
-from skydask.checker.export import export_reports, reports_frame
-from skydask.checker.masklayer import CHECKER_BAD_PLANES, flag_mask, hide_flagged
-from skydask.checker.problems import ProblemClass, problem_classes
-from skydask.checker.render import ImageStore
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from skydask.checker.app import create_app
+    from skydask.checker.config import CheckerConfig
+    from skydask.checker.db import Database, migrate
+    from skydask.checker.export import export_reports, reports_frame
+    from skydask.checker.masklayer import CHECKER_BAD_PLANES, flag_mask, hide_flagged
+    from skydask.checker.problems import ProblemClass, problem_classes
+    from skydask.checker.render import ImageStore
+
+# The public names are imported on first use (PEP 562): `skydask.cli` imports
+# `skydask.checker.cli` for every command, and importing FastAPI, SQLAlchemy and the image
+# stack there would add about a second to `skydask info` or `skydask run`.
+_EXPORTS = {
+    "create_app": "app",
+    "CheckerConfig": "config",
+    "Database": "db",
+    "migrate": "db",
+    "export_reports": "export",
+    "reports_frame": "export",
+    "CHECKER_BAD_PLANES": "masklayer",
+    "flag_mask": "masklayer",
+    "hide_flagged": "masklayer",
+    "ProblemClass": "problems",
+    "problem_classes": "problems",
+    "ImageStore": "render",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'skydask.checker' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"skydask.checker.{module}"), name)
+
 
 __all__ = [
     "CHECKER_BAD_PLANES",
