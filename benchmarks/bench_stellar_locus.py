@@ -13,6 +13,8 @@ seed=1)`` if it does not exist (an existing one is reused as it is, never regene
   ``--repeat`` runs each, ratio skydask / pyarrow (goal <= 1.3). The analysis' scan alone
   (the catalogue read, cut and kept as the star frame, without the passes over it) is timed
   too, to tell the catalogue layer's share from the analysis' own;
+* CPU time (``time.process_time``, all threads of the process) of each, and its ratio: the
+  wall-time ratio moves with other jobs on the machine, the CPU ratio much less;
 * peak memory: VmHWM of ``/proc/self/status`` of a fresh interpreter that runs one method (not
   ``ru_maxrss``, which Linux carries across ``exec``), against the in-memory (Arrow) size of
   those columns and the peak of an interpreter that only imports the modules.
@@ -111,12 +113,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     columns = needed_columns(path)
 
     times: dict[str, list[float]] = {name: [] for name in METHODS}
+    cpu: dict[str, list[float]] = {name: [] for name in METHODS}
     metrics: dict[str, float] = {}
     for _ in range(args.repeat):
         for name, method in METHODS.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = method(path)
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
             if name == "skydask":
                 metrics = out
     load = os.getloadavg()
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     memory["imports_only"] = peak_memory_mb("bench_stellar_locus", None, path)
     median = {name: statistics.median(t) for name, t in times.items()}
+    median_cpu = {name: statistics.median(t) for name, t in cpu.items()}
     report = {
         "rows": args.rows,
         "catalogue": str(path),
@@ -137,6 +142,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "time_ratio_scan_only_over_pyarrow": round(
             median["skydask_scan_only"] / median["pyarrow"], 3
         ),
+        # CPU seconds of the process (all threads): less sensitive to other jobs' load
+        "median_cpu_s": {name: round(t, 3) for name, t in median_cpu.items()},
+        "cpu_ratio_skydask_over_pyarrow": round(median_cpu["skydask"] / median_cpu["pyarrow"], 3),
         "peak_memory_mb": {name: round(v, 1) for name, v in memory.items()},
         "column_size_mb": {k: round(v, 1) for k, v in column_sizes(path, columns).items()},
         "metrics": {k: round(v, 3) for k, v in metrics.items()},

@@ -246,7 +246,10 @@ def test_no_persist_gives_the_same_numbers(synth_small: pd.DataFrame) -> None:
     cat = skydask.from_pandas(synth_small, npartitions=4)
     kept = stellar_locus(cat)
     reread = stellar_locus(cat, persist=False)
-    assert kept.metrics == reread.metrics
+    # the kept stars are coalesced into fewer partitions, so sums add in another order
+    assert kept.metrics.keys() == reread.metrics.keys()
+    for name, value in kept.metrics.items():
+        assert value.value == pytest.approx(reread.metrics[name].value, rel=1e-10, abs=1e-9), name
 
 
 def test_extinction_from_ebv_or_a_columns(synth_small: pd.DataFrame) -> None:

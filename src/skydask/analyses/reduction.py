@@ -12,6 +12,7 @@ progress bar when asked.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.delayed import Delayed
 
-__all__ = ["compute", "tree_reduce"]
+__all__ = ["compute", "parallel_slots", "tree_reduce"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,31 @@ def tree_reduce(
     parts = [partial_task(part) for part in frame.to_delayed()]
     (result,) = compute(_tree(parts, combine, split_every), progress=progress)
     return result
+
+
+def parallel_slots() -> int:
+    """How many tasks the active scheduler runs at once (its threads, over all workers).
+
+    A distributed client's total worker threads; else dask's ``num_workers`` setting or the
+    machine's CPU count (what the local threaded scheduler uses). Analyses that make several
+    passes over a small, persisted intermediate coalesce it into this many partitions: a pass
+    then costs a few tasks instead of one per catalogue file, and every slot still has work.
+
+    Examples
+    --------
+    >>> import dask
+    >>> with dask.config.set(num_workers=3):
+    ...     parallel_slots()
+    3
+    """
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        configured = dask.config.get("num_workers", None)
+        return max(1, int(configured) if configured else os.cpu_count() or 1)
+    return max(1, sum(client.nthreads().values()))
 
 
 def compute(*collections: Any, progress: bool = False) -> tuple[Any, ...]:

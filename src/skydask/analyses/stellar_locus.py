@@ -37,7 +37,11 @@ How it runs: one scan of the catalogue, then passes over the selected stars
    The star frame stays in worker memory (``persist``) for the passes: on a cluster it is
    spread over the workers and never collected, so the bound is 110 bytes times the bright
    point sources per worker. Keeping it costs that memory; re-reading the catalogue for each
-   pass would cost 11 scans (``persist=False`` does that, and keeps nothing).
+   pass would cost 11 scans (``persist=False`` does that, and keeps nothing). The kept frame
+   is coalesced into one partition per scheduler slot
+   (:func:`~skydask.analyses.reduction.parallel_slots`): a pass is then a few tasks on large
+   arrays rather than one per catalogue file, which halved the passes' time (19 files, 2
+   threads).
 2. **Passes over the star frame**, all decomposable (:func:`~skydask.analyses.tree_reduce`):
    the box sums, the plot histograms and the counts; per clip step, the two passes of the exact
    quartiles and a sums pass; the exact medians (two passes) and the exact median absolute
@@ -113,7 +117,7 @@ from skydask.analyses.locus.result import (
     Verdict,
 )
 from skydask.analyses.locus.selection import Plan, build_plan, covey_edges, star_frame
-from skydask.analyses.reduction import tree_reduce
+from skydask.analyses.reduction import parallel_slots, tree_reduce
 from skydask.catalog.catalog import Catalog
 from skydask.data import covey_locus
 from skydask.errors import SkydaskError
@@ -273,6 +277,11 @@ def stellar_locus(
     meta = star_frame(rows._meta, plan, config.ebv_quantity)
     stars = rows.map_partitions(star_frame, plan, config.ebv_quantity, meta=meta)
     if config.persist:
+        # The star frame is ~3 % of the rows; one partition per scheduler slot makes each of
+        # the passes a few tasks on large arrays instead of one per catalogue file.
+        slots = parallel_slots()
+        if stars.npartitions > slots:
+            stars = stars.repartition(npartitions=slots)
         stars = stars.persist()
     return _measure(functools.partial(_run_pass, stars, config), plan, config)
 

@@ -19,7 +19,14 @@ import dask.dataframe as dd
 import pandas as pd
 
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN
-from skydask.catalog.reader import MemoryPiece, ParquetPiece, ReadPlan, empty_frame, read_piece
+from skydask.catalog.reader import (
+    MemoryPiece,
+    ParquetPiece,
+    ReadPlan,
+    arrow_threads,
+    empty_frame,
+    read_piece,
+)
 from skydask.catalog.regions import Box, Cone, HealpixRegion, Region
 from skydask.catalog.sources import MemorySource, ParquetSource, PruneStats, Query
 from skydask.errors import SchemaError
@@ -275,6 +282,7 @@ class Catalog:
                 read_piece,
                 pieces,
                 plan=plan,
+                use_threads=arrow_threads(len(pieces)),
                 meta=meta,
                 label=f"read-{self.name or 'catalog'}",
                 enforce_metadata=False,
@@ -316,6 +324,7 @@ class Catalog:
                 read_piece,
                 pieces,
                 plan=plan,
+                use_threads=arrow_threads(len(pieces)),
                 meta=self._meta(plan),
                 label="count",
                 enforce_metadata=False,

@@ -161,8 +161,14 @@ class Region:
     line: Line | None = None
     clip_mmag: float | None = None
 
-    def mask(self, fit: LocusFit, x: FloatArray, y: FloatArray) -> BoolArray:
-        """Which points are in the region (NaN colours never are: NaN compares false)."""
+    def mask(
+        self, fit: LocusFit, x: FloatArray, y: FloatArray, perp: FloatArray | None = None
+    ) -> BoolArray:
+        """Which points are in the region (NaN colours never are: NaN compares false).
+
+        ``perp``: the points' perpendicular distances (mmag) from ``line``, when the caller
+        has them already (a clip needs them).
+        """
         with np.errstate(invalid="ignore"):
             if self.kind == "box":
                 inside = (x > fit.x_min) & (x < fit.x_max) & (y > fit.y_min) & (y < fit.y_max)
@@ -174,7 +180,9 @@ class Region:
             keep = (t > min(t1, t2)) & (t < max(t1, t2))
             if self.kind == "clip":
                 assert self.clip_mmag is not None
-                keep &= np.abs(self.line.perpendicular_mmag(x, y)) <= self.clip_mmag
+                if perp is None:
+                    perp = self.line.perpendicular_mmag(x, y)
+                keep &= np.abs(perp) <= self.clip_mmag
             return np.asarray(keep)
 
 
@@ -213,8 +221,12 @@ class PerpValues:
     def values(self, stars: StarColumns) -> tuple[IntArray, FloatArray]:
         x = stars[colour_column(self.fit.x, self.selection)]
         y = stars[colour_column(self.fit.y, self.selection)]
-        keep = self.region.mask(self.fit, x, y)
-        d = self.line.perpendicular_mmag(x[keep], y[keep])
+        if self.region.line == self.line:  # one distance computation serves the clip too
+            d = self.line.perpendicular_mmag(x, y)
+            d = d[self.region.mask(self.fit, x, y, d)]
+        else:
+            keep = self.region.mask(self.fit, x, y)
+            d = self.line.perpendicular_mmag(x[keep], y[keep])
         return np.zeros(len(d), dtype=np.int64), d
 
 

@@ -292,7 +292,8 @@ def star_frame(frame: pd.DataFrame, plan: Plan, ebv_quantity: str) -> pd.DataFra
         mags[b] = mag
     out: dict[str, np.ndarray] = {}
     any_selected = np.zeros(n, dtype=bool)
-    columns = {str(c): frame[c] for c in frame.columns}
+    # NumPy arrays, not Series: the cuts are element-wise, and pandas' alignment costs more
+    columns = {str(c): frame[c].to_numpy() for c in frame.columns}
     for sel in plan.selections:
         value = np.broadcast_to(np.asarray(ex.evaluate(sel.expr, columns), dtype=np.bool_), (n,))
         out[sel.key] = value
@@ -306,11 +307,15 @@ def star_frame(frame: pd.DataFrame, plan: Plan, ebv_quantity: str) -> pd.DataFra
             mmag = (sum(c * mags[b] for b, c in pc.coeffs) + pc.const) * 1e3
             inside = out[key] & (parallel > pc.range_min) & (parallel < pc.range_max)
             out[principal_column(pc.name)] = np.where(inside, mmag, np.nan)
-        edges = np.asarray(plan.gi_edges)
-        for key in plan.gi_bins:
+        if plan.gi_bins:
+            # one binning of g-i serves every cut (the cuts only choose which stars keep it)
+            edges = np.asarray(plan.gi_edges, dtype=np.float64)
             gi = mags["g"] - mags["i"]
-            group = np.searchsorted(edges, gi, side="right") - 1
-            inside = out[key] & (gi >= edges[0]) & (gi < edges[-1])
-            out[gi_bin_column(key)] = np.where(inside, group, -1).astype(np.int16)
-    result = pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)
-    return result[any_selected].reset_index(drop=True)
+            in_range = (gi >= edges[0]) & (gi < edges[-1])
+            group = np.where(in_range, np.searchsorted(edges, gi, side="right") - 1, -1)
+            group = group.astype(np.int16)
+            for key in plan.gi_bins:
+                out[gi_bin_column(key)] = np.where(out[key], group, np.int16(-1))
+    rows = np.flatnonzero(any_selected)
+    kept = {name: values[rows] for name, values in out.items()}
+    return pd.DataFrame(kept, index=pd.RangeIndex(len(rows)), copy=False)

@@ -1,0 +1,96 @@
+"""The partition reader's row selection: exact float32 comparisons and short-circuit & and |."""
+
+from __future__ import annotations
+
+import itertools
+
+import dask
+import numpy as np
+import pandas as pd
+import pytest
+
+import skydask
+from skydask.catalog.reader import ReadPlan, arrow_threads, row_indices
+from skydask.errors import SpecError
+from skydask.schema import expressions as ex
+
+OPS = ("<", "<=", ">", ">=", "==", "!=")
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_float32_comparisons_equal_float64_ones(op: str) -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 1e3, 20_000).astype(np.float32)
+    x[:50] = np.nan
+    x[50:60] = np.inf
+    # constants that are and are not float32 values, including values stored in the column
+    constants = [0.5, 0.1, 3630.78054770101, -2.75, 1e39, -1e39, float(x[100]), float(x[200])]
+    constants += [float(np.nextafter(x[300], np.float32(np.inf))) / 2 + float(x[300]) / 2]
+    for c in constants:
+        test = ex.parse(f"x {op} {c!r}")
+        plan = ReadPlan(("x",), (), test)
+        got = row_indices(plan, {"x": x}, len(x))
+        with np.errstate(invalid="ignore"):
+            expected = np.flatnonzero(ex.evaluate(test, {"x": x.astype(np.float64)}))
+        assert got is not None
+        np.testing.assert_array_equal(got, expected, err_msg=f"x {op} {c!r}")
+
+
+def test_and_or_select_the_same_rows_as_numpy() -> None:
+    rng = np.random.default_rng(3)
+    n = 50_000
+    cols = {
+        "a": rng.normal(0, 1, n).astype(np.float32),
+        "b": rng.normal(0, 1, n),
+        "c": rng.uniform(0, 10, n).astype(np.float32),
+        "f": rng.random(n) < 0.3,
+    }
+    cols["b"][::97] = np.nan
+    filters = [
+        "(a > 0.1 & b < 0.5) | (c / a >= 3 & f)",
+        "f | (a > 0 & (b > 1 | c < 2))",
+        "(a > 5 & b > 5) | (c > 100)",  # nothing passes
+        "a > -10 | b > 0",  # everything passes
+        "a > 0 & b > 0 & c > 5 & f",
+    ]
+    for text, extra in itertools.product(filters, ["", " & c > 0.5"]):
+        test = ex.parse(text + extra)
+        plan = ReadPlan(tuple(cols), (), test)
+        got = row_indices(plan, cols, n)
+        as64 = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in cols.items()}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected = np.flatnonzero(np.asarray(ex.evaluate(test, as64), dtype=bool))
+        assert got is not None
+        np.testing.assert_array_equal(got, expected, err_msg=text + extra)
+
+
+def test_catalog_where_matches_pandas_on_float32_fluxes() -> None:
+    rng = np.random.default_rng(11)
+    n = 40_000
+    df = pd.DataFrame(
+        {
+            "psFlux_r": rng.lognormal(8, 1.5, n).astype(np.float32),
+            "psFluxErr_r": rng.lognormal(2, 0.5, n).astype(np.float32),
+            "extendedness": rng.choice([0.0, 1.0], n).astype(np.float32),
+        }
+    )
+    cut = "extendedness < 0.5 & (snr_r >= 300 | mag_r < 21.3)"
+    cat = skydask.from_pandas(df, npartitions=3, schema="dc2").where(cut)
+    got = cat.select(["psFlux_r"]).compute()["psFlux_r"].to_numpy()
+    flux = df["psFlux_r"].to_numpy(np.float64)
+    snr = flux / df["psFluxErr_r"].to_numpy(np.float64)
+    mag = -2.5 * np.log10(flux) + 31.4
+    keep = (df["extendedness"].to_numpy(np.float64) < 0.5) & ((snr >= 300) | (mag < 21.3))
+    assert keep.sum() > 100
+    np.testing.assert_array_equal(np.sort(got), np.sort(df["psFlux_r"].to_numpy()[keep]))
+
+
+def test_arrow_threads_setting() -> None:
+    assert arrow_threads(1) and not arrow_threads(2)
+    with dask.config.set({"skydask.catalog.arrow-threads": True}):
+        assert arrow_threads(50)
+    with (
+        dask.config.set({"skydask.catalog.arrow-threads": "sometimes"}),
+        pytest.raises(SpecError, match="arrow-threads"),
+    ):
+        arrow_threads(3)
