@@ -57,6 +57,10 @@ def test_run_writes_metrics_provenance_and_outputs(catalog: Path, tmp_path: Path
     # the analyses' own outputs
     assert list((out / "locus").glob("*.png")) and list((out / "depth").glob("*.png"))
     assert (out / "locus" / "analysis.json").exists()
+    # the stellar locus and the depth maps keep the same rows: they shared one scan
+    for name in ("locus", "depth"):
+        record = json.loads((out / name / "analysis.json").read_text())
+        assert record["shared_scan"] == {"analyses": ["locus", "depth"]}
     # nothing left behind
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -170,3 +174,37 @@ def test_two_point_analyses_run_from_a_spec(catalog: Path, tmp_path: Path) -> No
     assert metrics["ng"]["lens_0_rows_used"]["value"] > 1000
     files = {p.suffix for p in (tmp_path / "out" / "gg").iterdir()}
     assert ".png" in files and (".fits" in files or ".sacc" in files)
+
+
+GROUPS_SPEC = """\
+name: groups
+catalog: {catalog}
+analyses:
+  - name: locus
+    analysis: stellar_locus
+  - name: depth_all
+    analysis: depth_map
+  - name: depth_bright
+    analysis: depth_map
+    cuts: "mag_i < 24"
+  - name: gg
+    analysis: shear_shear
+  - name: depth_bright_again
+    analysis: depth_map
+    cuts: "mag_i < 24"
+"""
+
+
+def test_analyses_on_the_same_rows_share_a_scan(catalog: Path, tmp_path: Path) -> None:
+    from skydask.run.runner import _shared_groups, validate
+    from skydask.run.spec import load_spec
+
+    path = tmp_path / "groups.yaml"
+    path.write_text(GROUPS_SPEC.format(catalog=catalog))
+    spec = load_spec(path)
+    groups = _shared_groups(spec, list(spec.analyses), validate(spec))
+    assert [[a.name for a in g] for g in groups] == [
+        ["locus", "depth_all"],
+        ["depth_bright", "depth_bright_again"],
+        ["gg"],
+    ]

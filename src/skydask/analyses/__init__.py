@@ -8,18 +8,26 @@ returns a result with ``.table()``, ``.plot()`` and ``.write(directory)``.
 - :func:`depth_map`: 5-sigma point-source depth per HEALPix pixel and band.
 - :func:`shear_shear`, :func:`galaxy_shear`, :func:`galaxy_galaxy`, :func:`two_point`:
   TreeCorr correlations distributed by sky patch; :func:`randoms` inside a healsparse footprint.
+- :func:`scan_together`: several analyses on one scan of a catalogue, from their plans
+  (:func:`stellar_locus_plan`, :func:`depth_map_plan`).
 - :func:`light_curves`, :func:`photometric_repeatability` (PA1),
   :func:`astrometric_repeatability` (AM1): multi-epoch Source / ForcedSource tables.
 """
 
-from skydask.analyses.depthmap import DepthMapConfig, DepthMapResult, depth_map
+from skydask.analyses.depthmap import DepthMapConfig, DepthMapResult, depth_map, depth_map_plan
 from skydask.analyses.multiepoch import (
     astrometric_repeatability,
     light_curves,
     photometric_repeatability,
 )
 from skydask.analyses.reduction import tree_reduce
-from skydask.analyses.stellar_locus import StellarLocusConfig, StellarLocusResult, stellar_locus
+from skydask.analyses.scan import ScanPlan, scan_together
+from skydask.analyses.stellar_locus import (
+    StellarLocusConfig,
+    StellarLocusResult,
+    stellar_locus,
+    stellar_locus_plan,
+)
 from skydask.analyses.twopoint import (
     CutSet,
     ShearCalibration,
@@ -37,6 +45,7 @@ __all__ = [
     "CutSet",
     "DepthMapConfig",
     "DepthMapResult",
+    "ScanPlan",
     "ShearCalibration",
     "StellarLocusConfig",
     "StellarLocusResult",
@@ -45,13 +54,16 @@ __all__ = [
     "astrometric_repeatability",
     "cut_set",
     "depth_map",
+    "depth_map_plan",
     "galaxy_galaxy",
     "galaxy_shear",
     "light_curves",
     "photometric_repeatability",
     "randoms",
+    "scan_together",
     "shear_shear",
     "stellar_locus",
+    "stellar_locus_plan",
     "tree_reduce",
     "two_point",
 ]

@@ -21,16 +21,25 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.delayed import Delayed
 
-__all__ = ["compute", "parallel_slots", "tree_reduce"]
+__all__ = ["compute", "parallel_slots", "persist", "reduce_tree", "tree_reduce"]
 
 log = logging.getLogger(__name__)
 
 P = TypeVar("P")
 
 
-def _tree(
-    items: Sequence[Delayed], combine: Callable[[list[Any]], Any], split_every: int
+def reduce_tree(
+    items: Sequence[Delayed], combine: Callable[[list[Any]], Any], split_every: int = 8
 ) -> Delayed:
+    """The lazy tree that merges delayed summaries with ``combine``, ``split_every`` at a time.
+
+    >>> import dask
+    >>> parts = [dask.delayed(v) for v in range(10)]
+    >>> reduce_tree(parts, sum, split_every=3).compute()
+    45
+    """
+    if split_every < 2:
+        raise ValueError(f"split_every must be at least 2, got {split_every}")
     level = list(items)
     combine_task = dask.delayed(combine, pure=True)
     while len(level) > 1:
@@ -74,7 +83,7 @@ def tree_reduce(
         raise ValueError(f"split_every must be at least 2, got {split_every}")
     partial_task = dask.delayed(partial, pure=True)
     parts = [partial_task(part) for part in frame.to_delayed()]
-    (result,) = compute(_tree(parts, combine, split_every), progress=progress)
+    (result,) = compute(reduce_tree(parts, combine, split_every), progress=progress)
     return result
 
 
@@ -124,3 +133,26 @@ def compute(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
     futures = client.compute(list(collections))
     distributed_progress(futures)
     return tuple(client.gather(futures))
+
+
+def persist(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
+    """``dask.persist(*collections)`` in one computation, with a progress bar when asked.
+
+    With a distributed client the results stay on the workers (the collections come back
+    backed by futures); with a local scheduler they are computed into this process.
+    """
+    if not progress:
+        return tuple(dask.persist(*collections))
+    try:
+        from distributed import get_client
+        from distributed import progress as distributed_progress
+
+        client = get_client()
+    except (ImportError, ValueError):
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            return tuple(dask.persist(*collections))
+    kept = client.persist(list(collections))
+    distributed_progress(kept)
+    return tuple(kept)

@@ -70,11 +70,13 @@ parallel colour ``0.910u - 0.495g - 0.415r - 1.280`` in -0.2..0.8 (Helmi et al. 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 import uuid
 from typing import Any
 
+import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
@@ -118,9 +120,10 @@ from skydask.analyses.locus.result import (
 )
 from skydask.analyses.locus.selection import Plan, build_plan, covey_edges, star_frame
 from skydask.analyses.reduction import parallel_slots, tree_reduce
+from skydask.analyses.scan import ScanPlan, scan_together
 from skydask.catalog.catalog import Catalog
 from skydask.data import covey_locus
-from skydask.errors import SkydaskError
+from skydask.errors import SkydaskError, SpecError
 
 __all__ = [
     "LSST_EXTINCTION_COEFFS",
@@ -137,6 +140,7 @@ __all__ = [
     "TooFewStarsError",
     "Verdict",
     "stellar_locus",
+    "stellar_locus_plan",
 ]
 
 log = logging.getLogger(__name__)
@@ -268,22 +272,64 @@ def stellar_locus(
     True
     """
     config = (config or StellarLocusConfig()).replace(**overrides)
+    if config.persist:
+        result: StellarLocusResult = scan_together(
+            stellar_locus_plan(catalog, config), progress=config.progress
+        )[0]
+        return result
     plan = build_plan(catalog, config)  # raises on unknown quantities, before reading
-    log.info("stellar_locus: reading %s where %s", list(plan.quantities), plan.pushdown)
+    log.info("stellar_locus: re-reading %s where %s for every pass", plan.quantities, plan.pushdown)
     selected = catalog.select(list(plan.quantities))
     if plan.pushdown is not None:
         selected = selected.where(plan.pushdown)
     rows = selected.to_dask()
     meta = star_frame(rows._meta, plan, config.ebv_quantity)
     stars = rows.map_partitions(star_frame, plan, config.ebv_quantity, meta=meta)
-    if config.persist:
+    return _measure(functools.partial(_run_pass, stars, config), plan, config)
+
+
+def stellar_locus_plan(
+    catalog: Catalog, config: StellarLocusConfig | None = None, **overrides: Any
+) -> ScanPlan:
+    """:func:`stellar_locus` as a plan for :func:`~skydask.analyses.scan.scan_together`, so
+    that it shares one catalogue scan with other analyses (parameters as
+    :func:`stellar_locus`; the star frame is always kept in memory, ``persist=True``).
+    """
+    config = (config or StellarLocusConfig()).replace(**overrides)
+    if not config.persist:
+        raise SpecError(
+            "stellar_locus: persist=False re-reads the catalogue for every pass and cannot "
+            "share a scan; use stellar_locus(catalog, persist=False) on its own"
+        )
+    plan = build_plan(catalog, config)  # raises on unknown quantities, before reading
+    log.info("stellar_locus: reading %s where %s", list(plan.quantities), plan.pushdown)
+
+    meta: dict[str, pd.DataFrame] = {}
+
+    def collect(frames: list[Any], scanned: Catalog) -> list[Any]:
+        meta["stars"] = star_frame(
+            scanned.select(list(plan.quantities)).meta, plan, config.ebv_quantity
+        )
+        build = dask.delayed(star_frame, pure=True)
+        stars = [build(f, plan, config.ebv_quantity) for f in frames]
         # The star frame is ~3 % of the rows; one partition per scheduler slot makes each of
         # the passes a few tasks on large arrays instead of one per catalogue file.
         slots = parallel_slots()
-        if stars.npartitions > slots:
-            stars = stars.repartition(npartitions=slots)
-        stars = stars.persist()
-    return _measure(functools.partial(_run_pass, stars, config), plan, config)
+        if len(stars) > slots:
+            concat = dask.delayed(_concat_frames, pure=True)
+            bounds = np.linspace(0, len(stars), slots + 1).round().astype(int)
+            stars = [concat(stars[a:b]) for a, b in itertools.pairwise(bounds.tolist())]
+        return stars
+
+    def finish(kept: list[Any]) -> StellarLocusResult:
+        stars = dd.from_delayed(kept, meta=meta["stars"], verify_meta=False)
+        return _measure(functools.partial(_run_pass, stars, config), plan, config)
+
+    return ScanPlan("stellar_locus", catalog, plan.quantities, plan.pushdown, collect, finish)
+
+
+def _concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True)
 
 
 def _measure(run: Any, plan: Plan, config: StellarLocusConfig) -> StellarLocusResult:

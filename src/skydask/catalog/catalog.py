@@ -110,6 +110,22 @@ class Catalog:
         combined = expr if self._state.filter is None else ex.BinOp("&", self._state.filter, expr)
         return self._derive(filter=combined)
 
+    def same_rows(self, other: Catalog) -> bool:
+        """Whether ``other`` is this catalogue with the same cuts and regions (its selected
+        quantities may differ): both then yield the same rows, so one scan can serve both.
+
+        >>> import pandas as pd, skydask
+        >>> cat = skydask.from_pandas(pd.DataFrame({"ra": [1.0], "dec": [2.0]}))
+        >>> cat.select("ra").same_rows(cat), cat.where("ra > 0").same_rows(cat)
+        (True, False)
+        """
+        return (
+            self._source is other._source
+            and self.schema is other.schema
+            and self._state.filter == other._state.filter
+            and self._state.regions == other._state.regions
+        )
+
     def _is_bool_column(self, name: str) -> bool:
         resolved = self.schema.resolve(name)
         return isinstance(resolved, ex.Name) and (
@@ -267,6 +283,19 @@ class Catalog:
     # -- turning it into data ----------------------------------------------------------------
     def _meta(self, plan: ReadPlan) -> pd.DataFrame:
         return empty_frame(plan, self._source.arrow_schema)
+
+    @property
+    def meta(self) -> pd.DataFrame:
+        """The zero-row frame of the selected quantities, with their types (dask's ``meta``);
+        nothing is read or planned.
+
+        >>> import pandas as pd, skydask
+        >>> df = pd.DataFrame({"psFlux_r": [1.0], "psFluxErr_r": [0.1]})
+        >>> cat = skydask.from_pandas(df, schema="dc2")
+        >>> cat.select(["psFlux_r", "snr_r"]).meta.dtypes.astype(str).to_dict()
+        {'psFlux_r': 'float64', 'snr_r': 'float64'}
+        """
+        return self._meta(self._plan())
 
     def to_dask(self) -> dd.DataFrame:
         """The dask DataFrame of the selected quantities (one task per partition)."""

@@ -34,9 +34,17 @@ class RegisteredAnalysis:
     config: str
     description: str
     metric_names: frozenset[str] = frozenset()
+    # ``f(catalog, **params) -> ScanPlan``: the analysis can share a scan with others
+    planner: str | None = None
 
     def load(self) -> Callable[..., Any]:
         fn: Callable[..., Any] = _load(self.function)
+        return fn
+
+    def load_planner(self) -> Callable[..., Any]:
+        if self.planner is None:
+            raise SpecError(f"analysis {self.name!r} cannot share a catalogue scan")
+        fn: Callable[..., Any] = _load(self.planner)
         return fn
 
     def config_class(self) -> type:
@@ -80,6 +88,7 @@ _REGISTRY: dict[str, RegisteredAnalysis] = {
             "skydask.analyses.locus.config:StellarLocusConfig",
             "Stellar-locus principal-colour widths (Ivezic et al. 2004, Rubin analysis_tools)",
             _locus_metric_names(),
+            "skydask.analyses.stellar_locus:stellar_locus_plan",
         ),
         RegisteredAnalysis(
             "shear_shear",
@@ -99,6 +108,7 @@ _REGISTRY: dict[str, RegisteredAnalysis] = {
             "skydask.analyses.depthmap:DepthMapConfig",
             "5-sigma point-source depth per HEALPix pixel and band",
             _depth_metric_names(),
+            "skydask.analyses.depthmap.analysis:depth_map_plan",
         ),
     )
 }

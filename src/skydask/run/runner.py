@@ -21,8 +21,11 @@ How the guarantees are kept:
   a run with this key, it is returned at once; ``force=True`` recomputes.
 
 Sharing: the catalogue is opened once and its cuts applied once for the suite (one set of
-footers, one plan); each analysis then reads only the columns it needs. Analyses do not yet
-share one pass over the data: that needs them to expose their reductions (a later step).
+footers, one plan). Analyses that describe their read as a scan plan (the stellar locus and the
+depth maps; :mod:`skydask.analyses.scan`) and keep the same rows share one pass over the data:
+the union of their quantities is read once per file, and each analysis' reduction runs on its
+share of every partition. The two-point analyses read their own columns (their patch assignment
+and pair tasks have a different shape); they still share the opened catalogue.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from skydask.analyses.scan import scan_together
 from skydask.catalog.catalog import Catalog
 from skydask.catalog.open import open_catalog
 from skydask.errors import SkydaskError, SpecError
@@ -146,34 +150,42 @@ def _prune_outputs(directory: Path, outputs: tuple[str, ...]) -> None:
             path.unlink()
 
 
-def _run_analysis(
-    spec: RunSpec, analysis: AnalysisSpec, catalog: Catalog, staging: Path, key: str
-) -> dict[str, Any]:
-    """Run one analysis into ``staging/<name>`` (atomically) unless it already finished there."""
-    final = staging / analysis.name
-    akey = _analysis_key(key, analysis)
-    done = _read_json(final / ANALYSIS_FILE)
-    if done is not None and done.get("key") == akey:
-        log.info("analysis %s already finished in %s: reused", analysis.name, final)
+def _finished(staging: Path, analysis: AnalysisSpec, key: str) -> dict[str, Any] | None:
+    """The record of an analysis that already finished in ``staging`` for this key, if any."""
+    done = _read_json(staging / analysis.name / ANALYSIS_FILE)
+    if done is not None and done.get("key") == _analysis_key(key, analysis):
+        log.info("analysis %s already finished in %s: reused", analysis.name, staging)
         return done
+    return None
+
+
+def _write_analysis(
+    staging: Path,
+    analysis: AnalysisSpec,
+    key: str,
+    compute: Any,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Compute one analysis' result (``compute()``) and write it into ``staging/<name>``,
+    atomically: under a temporary name, renamed when complete."""
+    final = staging / analysis.name
     if final.exists():
         shutil.rmtree(final)
-    registered = get_analysis(analysis.analysis)
-    function = registered.load()
     tmp = staging / f".{analysis.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         t0 = time.perf_counter()
-        result = function(_analysis_catalog(spec, analysis, catalog), **analysis.params)
+        result = compute()
         seconds = time.perf_counter() - t0
         result.write(tmp)
         _prune_outputs(tmp, analysis.outputs)
         metrics = flat_metrics(result)
         record = {
-            "key": akey,
+            "key": _analysis_key(key, analysis),
             "analysis": analysis.analysis,
             "params": analysis.params,
             "seconds": seconds,
+            **(extra or {}),
             "metrics": _with_verdicts(analysis, metrics),
         }
         (tmp / ANALYSIS_FILE).write_text(json.dumps(record, indent=2, default=str))
@@ -182,6 +194,60 @@ def _run_analysis(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _shared_groups(
+    spec: RunSpec, pending: list[AnalysisSpec], catalog: Catalog
+) -> list[list[AnalysisSpec]]:
+    """The pending analyses, grouped so that each group shares one scan of the catalogue.
+
+    Analyses with a scan plan (``RegisteredAnalysis.planner``) whose rows are the same (same
+    per-analysis cuts) form one group; every other analysis is a group of its own.
+    """
+    groups: list[list[AnalysisSpec]] = []
+    shared: list[tuple[Catalog, list[AnalysisSpec]]] = []
+    for analysis in pending:
+        if get_analysis(analysis.analysis).planner is None:
+            groups.append([analysis])
+            continue
+        rows = _analysis_catalog(spec, analysis, catalog)
+        for other_rows, group in shared:
+            if other_rows.same_rows(rows):
+                group.append(analysis)
+                break
+        else:
+            group = [analysis]
+            shared.append((rows, group))
+            groups.append(group)
+    return groups
+
+
+def _run_group(
+    spec: RunSpec, group: list[AnalysisSpec], catalog: Catalog, staging: Path, key: str
+) -> dict[str, dict[str, Any]]:
+    """Run a group of analyses into ``staging``; a group of several shares one scan."""
+    if len(group) == 1 and get_analysis(group[0].analysis).planner is None:
+        analysis = group[0]
+        function = get_analysis(analysis.analysis).load()
+        rows = _analysis_catalog(spec, analysis, catalog)
+        return {analysis.name: _write_analysis(
+            staging, analysis, key, lambda: function(rows, **analysis.params)
+        )}  # fmt: skip
+    plans = [
+        get_analysis(a.analysis).load_planner()(_analysis_catalog(spec, a, catalog), **a.params)
+        for a in group
+    ]
+    names = [a.name for a in group]
+    log.info("one scan of the catalogue for %s", names)
+    t0 = time.perf_counter()
+    results = scan_together(*plans)
+    scan_seconds = time.perf_counter() - t0
+    # the analyses of a group finish together: each records the whole group's time
+    extra = {"seconds": scan_seconds, "shared_scan": {"analyses": names}}
+    return {
+        a.name: _write_analysis(staging, a, key, lambda r=r: r, extra)
+        for a, r in zip(group, results, strict=True)
+    }
 
 
 def _with_verdicts(analysis: AnalysisSpec, metrics: dict[str, tuple[float, str]]) -> dict[str, Any]:
@@ -255,8 +321,16 @@ def run(
     records: dict[str, Any] = {}
     with _cluster(cluster or spec.cluster):
         cluster_info = cluster_description()
+        pending = []
         for analysis in spec.analyses:
-            records[analysis.name] = _run_analysis(spec, analysis, catalog, staging, key)
+            done = _finished(staging, analysis, key)
+            if done is None:
+                pending.append(analysis)
+            else:
+                records[analysis.name] = done
+        for group in _shared_groups(spec, pending, catalog):
+            records.update(_run_group(spec, group, catalog, staging, key))
+        records = {a.name: records[a.name] for a in spec.analyses}  # in the spec's order
     verdicts = [
         m.get("verdict") for r in records.values() for m in r["metrics"].values() if "verdict" in m
     ]

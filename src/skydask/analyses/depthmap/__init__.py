@@ -9,7 +9,7 @@ Modules: :mod:`.config` (parameters and design depths), :mod:`.pixels` (the exac
 reduction over partitions), :mod:`.analysis` (``depth_map`` itself), :mod:`.result`.
 """
 
-from skydask.analyses.depthmap.analysis import depth_map
+from skydask.analyses.depthmap.analysis import depth_map, depth_map_plan
 from skydask.analyses.depthmap.config import (
     LSST_DESIGN_10YR,
     LSST_DESIGN_SINGLE_VISIT,
@@ -25,4 +25,5 @@ __all__ = [
     "DepthMapConfig",
     "DepthMapResult",
     "depth_map",
+    "depth_map_plan",
 ]

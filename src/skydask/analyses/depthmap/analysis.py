@@ -15,6 +15,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import dask
 import dask.dataframe as dd
 import healsparse
 import hpgeom
@@ -23,11 +24,12 @@ import numpy as np
 from skydask.analyses.depthmap.config import DepthMapConfig
 from skydask.analyses.depthmap.pixels import BandStats, ExactPart, PixelReducer, ReductionState
 from skydask.analyses.depthmap.result import DepthMapResult
-from skydask.analyses.reduction import tree_reduce
+from skydask.analyses.reduction import reduce_tree, tree_reduce
+from skydask.analyses.scan import ScanPlan, scan_together
 from skydask.catalog.catalog import Catalog
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN
 
-__all__ = ["depth_map"]
+__all__ = ["depth_map", "depth_map_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -230,33 +232,71 @@ def depth_map(
     >>> int(result.counts["i"][m.valid_pixels].sum())
     4000
     """
+    plan = depth_map_plan(catalog, config, progress=progress, **overrides)
+    result: DepthMapResult = scan_together(plan, progress=progress)[0]
+    return result
+
+
+def depth_map_plan(
+    catalog: Catalog,
+    config: DepthMapConfig | None = None,
+    *,
+    progress: bool = False,
+    **overrides: Any,
+) -> ScanPlan:
+    """:func:`depth_map` as a plan for :func:`~skydask.analyses.scan.scan_together`, so that
+    it shares one catalogue scan with other analyses (parameters as :func:`depth_map`).
+
+    The reduction's tree is built on the scanned partitions and kept; the maps are made from
+    its root, and pixels straddling partitions of an unordered layout are settled in a second,
+    restricted pass of this analysis alone.
+    """
     base = config if config is not None else DepthMapConfig()
     cfg = base.with_overrides(**overrides) if overrides else base
-    selected = catalog.select(_quantities(catalog, cfg))
-    if cfg.where is not None:
-        selected = selected.where(cfg.where)
-    # with one partition every pixel is complete in it, whatever the layout
-    local = _one_partition(selected) or _is_local(selected, cfg.nside)
-    reducer = PixelReducer(
-        nside=cfg.nside,
-        bands=cfg.bands,
-        method=cfg.method,
-        snr_threshold=cfg.snr_threshold,
-        snr_delta=cfg.snr_delta,
-        local=local,
-    )
-    log.info(
-        "depth_map: %s, nside %d, bands %s over %d partitions (%s)",
-        cfg.method, cfg.nside, cfg.bands, selected.npartitions,
-        "each map pixel in one partition" if local else "pixels may straddle partitions",
-    )  # fmt: skip
-    state: ReductionState = tree_reduce(
-        selected.to_dask(),
-        reducer.partial,
-        reducer.combine,
-        split_every=SPLIT_EVERY,
-        progress=progress,
-    )
+    quantities = tuple(_quantities(catalog, cfg))
+    catalog.schema.check(list(quantities))  # names the missing quantity before any read
+    held: dict[str, Any] = {}
+
+    def collect(frames: list[Any], scanned: Catalog) -> Any:
+        # with one partition every pixel is complete in it, whatever the layout
+        local = _one_partition(scanned) or _is_local(scanned, cfg.nside)
+        held["reducer"] = PixelReducer(
+            nside=cfg.nside,
+            bands=cfg.bands,
+            method=cfg.method,
+            snr_threshold=cfg.snr_threshold,
+            snr_delta=cfg.snr_delta,
+            local=local,
+        )
+        held["partitions"] = scanned.npartitions
+        log.info(
+            "depth_map: %s, nside %d, bands %s over %d partitions (%s)",
+            cfg.method, cfg.nside, cfg.bands, scanned.npartitions,
+            "each map pixel in one partition" if local else "pixels may straddle partitions",
+        )  # fmt: skip
+        partial = dask.delayed(held["reducer"].partial, pure=True)
+        return reduce_tree([partial(f) for f in frames], held["reducer"].combine, SPLIT_EVERY)
+
+    def finish(root: Any) -> DepthMapResult:
+        state: ReductionState = root.compute()
+        selected = catalog.select(list(quantities))
+        if cfg.where is not None:
+            selected = selected.where(cfg.where)
+        return _finish(cfg, held["reducer"], state, selected, held["partitions"], progress)
+
+    return ScanPlan("depth_map", catalog, quantities, cfg.where, collect, finish)
+
+
+def _finish(
+    cfg: DepthMapConfig,
+    reducer: PixelReducer,
+    state: ReductionState,
+    selected: Catalog,
+    partitions: int,
+    progress: bool,
+) -> DepthMapResult:
+    """Maps, mask and summary from the reduced state (and a second pass where needed)."""
+    local = reducer.local
     per_band = reducer.finish(state)
 
     conflicts = {
@@ -291,7 +331,7 @@ def depth_map(
     mask = _to_map(cfg, mask_pixels, np.ones(len(mask_pixels), dtype=bool), np.bool_, "mask", "")
 
     reduction = {
-        "partitions": selected.npartitions,
+        "partitions": partitions,
         "rows_read": state.rows,
         "rows_without_position": state.rows_without_position,
         "each_pixel_in_one_partition": local,
