@@ -123,7 +123,7 @@ def arrow_threads(npartitions: int) -> bool:
 
 def _read_parquet(
     piece: ParquetPiece, columns: tuple[str, ...], use_threads: bool = True
-) -> tuple[dict[str, Any], int]:
+) -> tuple[Mapping[str, Any], int]:
     keys = dict(piece.partition_values)
     wanted = [c for c in columns if c not in keys]
     try:
@@ -145,11 +145,42 @@ def _read_parquet(
     except (OSError, pa.ArrowException) as exc:
         raise CatalogReadError(f"cannot read {piece.path!r}: {exc}") from exc
     n = table.num_rows
-    cols = {name: _to_numpy(table.column(name)) for name in wanted}
-    for key, value in keys.items():
-        if key in columns:
-            cols[key] = np.full(n, value)
-    return cols, n
+    constants = {key: value for key, value in keys.items() if key in columns}
+    return _ArrowColumns(table, constants), n
+
+
+class _ArrowColumns(Mapping[str, Any]):
+    """A read table's columns, converted to NumPy only when a test or an output asks.
+
+    The row tests touch a few columns of every row; the other columns are only needed for the
+    rows that pass, so :meth:`take` gathers those rows in Arrow and converts just them (a cut
+    that keeps 3 % of the rows then never converts 97 % of the other columns' values).
+    """
+
+    def __init__(self, table: pa.Table, constants: Mapping[str, Any]) -> None:
+        self._table = table
+        self._constants = dict(constants)
+        self._converted: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._converted:
+            if key in self._constants:
+                self._converted[key] = np.full(self._table.num_rows, self._constants[key])
+            else:
+                self._converted[key] = _to_numpy(self._table.column(key))
+        return self._converted[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._table.column_names, *self._constants])
+
+    def __len__(self) -> int:
+        return self._table.num_columns + len(self._constants)
+
+    def take(self, key: str, rows: npt.NDArray[np.intp]) -> Any:
+        """Column ``key`` at ``rows`` (sorted indices), as NumPy."""
+        if key in self._converted or key in self._constants:
+            return self[key][rows]
+        return _to_numpy(self._table.column(key).take(pa.array(rows)))
 
 
 def _read_memory(piece: MemoryPiece, columns: tuple[str, ...]) -> tuple[dict[str, Any], int]:
@@ -320,6 +351,7 @@ def read_piece(
 
     ``use_threads``: decode the columns on Arrow's threads (see :func:`arrow_threads`).
     """
+    cols: Mapping[str, Any]
     if isinstance(piece, MemoryPiece):
         cols, n = _read_memory(piece, plan.columns)
     else:
@@ -331,7 +363,11 @@ def read_piece(
             needed |= ex.names(expr)
         # a take by index reads only the surviving rows; a boolean mask would scan all of
         # them again for every column (cuts usually keep few rows)
-        cols = {k: v[keep] for k, v in cols.items() if k in needed}
+        if isinstance(cols, _ArrowColumns):
+            arrow = cols
+            cols = {k: arrow.take(k, keep) for k in arrow if k in needed}
+        else:
+            cols = {k: v[keep] for k, v in cols.items() if k in needed}
         n = len(keep)
     as64 = _Float64Columns(cols)
     out: dict[str, Any] = {}
