@@ -87,6 +87,16 @@ def tree_reduce(
     return result
 
 
+def _active_client() -> Any:
+    """The active distributed client, or None (no client, or distributed not installed)."""
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):
+        return None
+
+
 def parallel_slots() -> int:
     """How many tasks the active scheduler runs at once (its threads, over all workers).
 
@@ -102,11 +112,8 @@ def parallel_slots() -> int:
     ...     parallel_slots()
     3
     """
-    try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
+    client = _active_client()
+    if client is None:
         configured = dask.config.get("num_workers", None)
         return max(1, int(configured) if configured else os.cpu_count() or 1)
     return max(1, sum(client.nthreads().values()))
@@ -118,21 +125,7 @@ def compute(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
     The bar is ``distributed.progress`` when a distributed client is active, dask's
     ``ProgressBar`` for the local schedulers.
     """
-    if not progress:
-        return tuple(dask.compute(*collections))
-    try:
-        from distributed import get_client
-        from distributed import progress as distributed_progress
-
-        client = get_client()
-    except (ImportError, ValueError):
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            return tuple(dask.compute(*collections))
-    futures = client.compute(list(collections))
-    distributed_progress(futures)
-    return tuple(client.gather(futures))
+    return _run(collections, progress, keep=False)
 
 
 def persist(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
@@ -141,18 +134,25 @@ def persist(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
     With a distributed client the results stay on the workers (the collections come back
     backed by futures); with a local scheduler they are computed into this process.
     """
-    if not progress:
-        return tuple(dask.persist(*collections))
-    try:
-        from distributed import get_client
-        from distributed import progress as distributed_progress
+    return _run(collections, progress, keep=True)
 
-        client = get_client()
-    except (ImportError, ValueError):
+
+def _run(collections: tuple[Any, ...], progress: bool, keep: bool) -> tuple[Any, ...]:
+    local = dask.persist if keep else dask.compute
+    if not progress:
+        return tuple(local(*collections))
+    client = _active_client()
+    if client is None:
         from dask.diagnostics import ProgressBar
 
         with ProgressBar():
-            return tuple(dask.persist(*collections))
-    kept = client.persist(list(collections))
-    distributed_progress(kept)
-    return tuple(kept)
+            return tuple(local(*collections))
+    from distributed import progress as distributed_progress
+
+    if keep:
+        kept = client.persist(list(collections))
+        distributed_progress(kept)
+        return tuple(kept)
+    futures = client.compute(list(collections))
+    distributed_progress(futures)
+    return tuple(client.gather(futures))
