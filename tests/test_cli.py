@@ -86,3 +86,18 @@ def test_cluster_info_prints_the_job_script(capsys: pytest.CaptureFixture[str]) 
     assert "#SBATCH --constraint=cpu" in out
     assert "WARNING: 'account' is empty" in out
     assert main(["cluster-info", "no-such-site"]) == 2
+
+
+def test_synth_shear_from_theory_without_halos(tmp_path: Path) -> None:
+    from skydask.analyses.twopoint.theory import shear_cl, source_nz
+    from skydask.synth import read_synth_params
+
+    out = tmp_path / "theory"
+    argv = ["synth", "--rows", "3000", "--seed", "7", "--out", str(out)]
+    assert main([*argv, "--shear-from-theory", "--no-halos"]) == 0
+    shear = read_synth_params(out)["parameters"]["shear"]
+    assert shear["n_halos"] == 0 and shear["halos"] == []
+    # the field's spectrum is pyccl's shear C_ell of DC2's cosmology for the SRD sources
+    ell, cl = (np.array(shear["power_table"][k]) for k in ("ell", "C_ell"))
+    np.testing.assert_allclose(cl, shear_cl(ell, source_nz()), rtol=1e-12)
+    assert ell[0] >= 2.0 and ell[-1] >= 2.0e4

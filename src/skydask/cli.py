@@ -56,11 +56,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from skydask.synth import generate_object_catalog
+    from skydask.synth.shear import ShearModel
 
+    shear = None  # the default model: power-law Gaussian field plus halos
+    n_halos = 0 if args.no_halos else ShearModel().n_halos
+    if args.shear_from_theory:
+        from skydask.analyses.twopoint.theory import shear_model
+
+        try:
+            shear = shear_model(n_halos=n_halos)  # DC2 cosmology, LSST SRD year-10 sources
+        except ImportError as exc:
+            print(f"skydask: error: --shear-from-theory: {exc}", file=sys.stderr)
+            return 2
+    elif args.no_halos:
+        shear = ShearModel(n_halos=0)
     info = generate_object_catalog(
         args.out,
         rows=args.rows,
         seed=args.seed,
+        shear=shear,
         npartitions=args.npartitions,
         overwrite=args.overwrite,
         progress=True,
@@ -169,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", required=True)
     synth.add_argument("--npartitions", type=int, default=None)
     synth.add_argument("--overwrite", action="store_true")
+    synth.add_argument(
+        "--shear-from-theory",
+        action="store_true",
+        help="draw the Gaussian shear field from pyccl's shear C_ell (DC2 cosmology, LSST SRD "
+        "year-10 sources; needs skydask[theory])",
+    )
+    synth.add_argument(
+        "--no-halos", action="store_true", help="no isothermal halos: the Gaussian field alone"
+    )
     synth.set_defaults(func=_cmd_synth)
 
     info = sub.add_parser(

@@ -17,8 +17,9 @@ from synth_testdata import FOOTPRINT, ROWS, SEED, read_all
 
 from skydask.errors import SkydaskError, SpecError
 from skydask.schema.definitions import native_dtypes
-from skydask.synth import SynthInfo, generate_object_catalog, read_synth_params
+from skydask.synth import SynthInfo, generate_object_catalog, read_synth_params, read_truth
 from skydask.synth import objects as synth_objects
+from skydask.synth.shear import ShearModel
 from skydask.synth.sky import PATCHES_PER_SIDE, plan_tracts
 
 SMALL = {"rows": 3000, "footprint": (60.0, 62.0, -35.0, -33.0), "years": 1.0}
@@ -276,6 +277,7 @@ def test_existing_directory_that_is_not_a_catalogue(tmp_path: Path) -> None:
         ({"years": 0.0}, "years"),
         ({"footprint": (350.0, 10.0, -10.0, 0.0)}, "footprint"),
         ({"npartitions": 0}, "npartitions"),
+        ({"shear": {"gamma_rms": 0.03}}, "'shear' must be a skydask.synth.shear.ShearModel"),
     ],
 )
 def test_invalid_parameters(tmp_path: Path, kwargs: dict[str, object], match: str) -> None:
@@ -283,6 +285,34 @@ def test_invalid_parameters(tmp_path: Path, kwargs: dict[str, object], match: st
     with pytest.raises(SpecError, match=match):
         generate_object_catalog(tmp_path / "cat", **args)  # type: ignore[arg-type]
     assert not (tmp_path / "cat").exists()
+
+
+def test_shear_model_sets_the_field_and_is_recorded(tmp_path: Path) -> None:
+    plain = ShearModel(n_halos=0, reduced_shear=False)
+    double = ShearModel(n_halos=0, reduced_shear=False, gamma_rms=0.04)
+    a = generate_object_catalog(tmp_path / "a", seed=5, shear=plain, **SMALL)
+    b = generate_object_catalog(tmp_path / "b", seed=5, shear=double, **SMALL)
+    columns = ["objectId", "g1_true", "g2_true"]
+    ta, tb = read_truth(a.path, columns=columns), read_truth(b.path, columns=columns)
+    assert ta.objectId.tolist() == tb.objectId.tolist()
+    # the same white noise filtered by sqrt(C_ell) with 4x the amplitude A: twice the shear
+    # at every object (no halos, no reduced shear, so the field is linear in sqrt(A))
+    for c in ("g1_true", "g2_true"):
+        np.testing.assert_allclose(tb[c], 2.0 * ta[c], rtol=1e-6, atol=1e-9)
+    assert float(np.std(ta.g1_true)) > 0.005  # a field, not zeros
+    record = read_synth_params(b.path)["parameters"]["shear"]
+    assert record["gamma_rms"] == 0.04 and record["n_halos"] == 0 and record["halos"] == []
+    with pytest.raises(SpecError, match=r"shear\.gamma_rms: 0\.02 -> 0\.04"):
+        generate_object_catalog(a.path, seed=5, shear=double, **SMALL)
+
+
+def test_no_shear_model_is_the_default_model(tmp_path: Path) -> None:
+    # existing catalogues keep their parameters: None and ShearModel() are the same catalogue
+    info = generate_object_catalog(tmp_path / "cat", seed=5, **SMALL)
+    mtimes = {p: p.stat().st_mtime_ns for p in info.path.rglob("*")}
+    assert generate_object_catalog(info.path, seed=5, shear=ShearModel(), **SMALL) == info
+    assert {p: p.stat().st_mtime_ns for p in info.path.rglob("*")} == mtimes
+    assert len(read_synth_params(info.path)["parameters"]["shear"]["halos"]) == 5
 
 
 def test_progress_bar(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,14 +50,23 @@ class SynthConfig:
 
     @classmethod
     def create(
-        cls, rows: int, seed: int, footprint: tuple[float, float, float, float], years: float
+        cls,
+        rows: int,
+        seed: int,
+        footprint: tuple[float, float, float, float],
+        years: float,
+        shear: ShearModel | None = None,
     ) -> SynthConfig:
-        """Validate the call's parameters and build a configuration with the default models.
+        """Validate the call's parameters and build a configuration with the default models
+        (the shear model ``shear`` if given).
 
         Examples
         --------
         >>> SynthConfig.create(1000, 1, (60, 61, -35, -34), 5.0).footprint
         (60.0, 61.0, -35.0, -34.0)
+        >>> config = SynthConfig.create(1000, 1, (60, 61, -35, -34), 5.0, ShearModel(n_halos=0))
+        >>> config.shear.n_halos
+        0
         """
         if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
             raise SpecError(f"parameter 'rows' must be a positive integer; got {rows!r}")
@@ -69,7 +78,15 @@ class SynthConfig:
             raise SpecError(f"parameter 'years' must be a number > 0; got {years!r}") from exc
         if not (math.isfinite(years_f) and years_f > 0):
             raise SpecError(f"parameter 'years' must be a number > 0; got {years!r}")
-        return cls(rows=rows, seed=seed, footprint=validate_footprint(footprint), years=years_f)
+        if shear is None:
+            shear = ShearModel()
+        elif not isinstance(shear, ShearModel):
+            raise SpecError(
+                "parameter 'shear' must be a skydask.synth.shear.ShearModel or None; got "
+                f"{type(shear).__name__}"
+            )
+        footprint = validate_footprint(footprint)
+        return cls(rows=rows, seed=seed, footprint=footprint, years=years_f, shear=shear)
 
     @property
     def e_rms(self) -> float:

@@ -49,7 +49,7 @@ from skydask.synth.io import (
     truth_file_name,
     write_table,
 )
-from skydask.synth.shear import shear_field
+from skydask.synth.shear import ShearModel, shear_field
 from skydask.synth.sky import Tract, allocate_rows, plan_tracts
 from skydask.synth.survey import DepthTruth, compute_depth_truth, draw_pointings, pointings_frame
 
@@ -254,6 +254,7 @@ def generate_object_catalog(
     *,
     footprint: tuple[float, float, float, float] = (55.0, 65.0, -40.0, -32.0),
     years: float = 5.0,
+    shear: ShearModel | None = None,
     npartitions: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
@@ -274,6 +275,13 @@ def generate_object_catalog(
         ``(ra_min, ra_max, dec_min, dec_max)`` in degrees (no wrap through RA = 0).
     years
         Survey duration; the visit numbers are the 10-year LSST design scaled by ``years / 10``.
+    shear
+        The true shear field (:class:`skydask.synth.shear.ShearModel`, recorded in
+        ``synth.json``); None is the default model (a power-law Gaussian field plus 5 isothermal
+        halos). ``ShearModel.from_power_spectrum(ell, c_ell, n_halos=0)`` draws the Gaussian
+        field from a tabulated convergence power spectrum, such as a cosmology's shear ``C_ell``
+        (:func:`skydask.analyses.twopoint.theory.shear_model`), so that a measured xi+/xi- can
+        be compared with that theory.
     npartitions
         Number of dask tasks (groups of consecutive tracts); default one per tract.
     overwrite
@@ -303,8 +311,19 @@ def generate_object_catalog(
     (2000, (2150,))
     >>> len(df)
     2000
+
+    A field without halos, whose convergence power spectrum is a power law:
+
+    >>> ell = np.geomspace(10.0, 2.0e4, 100)
+    >>> model = ShearModel.from_power_spectrum(ell, 1e-9 * (ell / 100.0) ** -1.2, n_halos=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     info = generate_object_catalog(f"{tmp}/cat", rows=2000, seed=1, shear=model,
+    ...                                    footprint=(60.0, 61.0, -35.0, -34.0), years=1.0)
+    ...     record = read_synth_params(info.path)["parameters"]["shear"]
+    >>> record["n_halos"], len(record["power_table"]["ell"])
+    (0, 100)
     """
-    config = SynthConfig.create(rows, seed, footprint, years)
+    config = SynthConfig.create(rows, seed, footprint, years, shear)
     if npartitions is not None and (
         isinstance(npartitions, bool) or not isinstance(npartitions, int) or npartitions < 1
     ):

@@ -8,9 +8,11 @@ Numbers (all in :class:`ShearModel`, written to ``synth.json``):
   d ell = A ell_cut**0.8 Gamma(0.4) / (4 pi)`` (see :func:`power_amplitude`). The grid misses
   the modes longer than its side (ell < ~30), about 2 % of the variance.
   Alternatively a tabulated ``C_ell`` (``ShearModel.power_table``, e.g. the shear power
-  spectrum of a cosmology from pyccl, :meth:`ShearModel.from_power_spectrum`): log-log
-  interpolation inside the table, zero outside it; then ``gamma_rms``, ``slope`` and
-  ``ell_cut`` are unused and ``synth.json`` records the table instead.
+  spectrum of a cosmology from pyccl, :meth:`ShearModel.from_power_spectrum`, or
+  ``skydask.analyses.twopoint.theory.shear_model``, whose module docstring shows how to make a
+  catalogue whose measured xi+/xi- meets that theory): log-log interpolation inside the table,
+  zero outside it; then ``gamma_rms``, ``slope`` and ``ell_cut`` are unused and ``synth.json``
+  records the table instead.
 * Grid: gnomonic projection about the footprint centre, 1 arcmin pixels, padded by 2 deg
   beyond the projected footprint on every side (the FFT field is periodic; the padding keeps
   the footprint from seeing its own wrapped edge). A grid side is capped at 4096 pixels (the
