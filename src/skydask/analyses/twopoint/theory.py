@@ -253,6 +253,22 @@ class TheoryCurves:
         return np.interp(np.log(theta), np.log(self.theta), values)
 
 
+def _theta_grid(
+    result: TwoPointResult, theta: NDArray[np.float64] | None
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Separations in the result's units (default 100 log-spaced over its range), and in
+    arcmin."""
+    from skydask.analyses.twopoint.result import arcmin_factor
+
+    cfg = result.config
+    grid = (
+        np.geomspace(cfg.min_sep, cfg.max_sep, 100)
+        if theta is None
+        else np.asarray(theta, dtype=np.float64)
+    )
+    return grid, grid * arcmin_factor(cfg.sep_units)
+
+
 def xi_curves(
     result: TwoPointResult,
     ell: Sequence[float] | NDArray[np.float64],
@@ -279,15 +295,9 @@ def xi_curves(
     description : str
         Recorded in the curves.
     """
-    from skydask.analyses.twopoint.result import arcmin_factor
 
     cfg = result.config
-    grid = (
-        np.geomspace(cfg.min_sep, cfg.max_sep, 100)
-        if theta is None
-        else np.asarray(theta, dtype=np.float64)
-    )
-    theta_arcmin = grid * arcmin_factor(cfg.sep_units)
+    grid, theta_arcmin = _theta_grid(result, theta)
     ell_a, cl_a = np.asarray(ell, dtype=np.float64), np.asarray(cl, dtype=np.float64)
     curves: dict[tuple[str, str, str], NDArray[np.float64]] = {}
     for r in result.requests:
@@ -322,17 +332,11 @@ def predict(
     theta : array, optional
         Separations in the result's units; default 100 log-spaced from min_sep to max_sep.
     """
-    from skydask.analyses.twopoint.result import arcmin_factor
 
     ccl = _ccl()
     cosmo = cosmo if cosmo is not None else cosmology()
     cfg = result.config
-    grid = (
-        np.geomspace(cfg.min_sep, cfg.max_sep, 100)
-        if theta is None
-        else np.asarray(theta, dtype=np.float64)
-    )
-    theta_arcmin = grid * arcmin_factor(cfg.sep_units)
+    grid, theta_arcmin = _theta_grid(result, theta)
     missing = sorted({b for r in result.requests for b in (r.bin1, r.bin2)} - set(nz))
     if missing:
         raise SpecError(f"theory needs n(z) for bin(s) {missing}")
