@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import hpgeom
 import numpy as np
 import pandas as pd
+from astropy import units as u
 
 from skydask.analyses.depthmap.config import DepthMapConfig
 from skydask.analyses.depthmap.pixels import Q_HI, Q_LO
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from healsparse import HealSparseMap
     from matplotlib.figure import Figure
 
-__all__ = ["DepthMapResult"]
+__all__ = ["DepthMapResult", "metric_names"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,27 @@ _TABLE_COLUMNS = {
     "design_10yr": "LSST design 10-year coadd depth at this S/N, mag",
     "median_minus_10yr": "depth_median - design_10yr, mag",
 }
+
+
+# Units of the per-band summary columns that become scalar metrics ("" for counts).
+_COLUMN_UNITS = {
+    "n_pixels": "", "area_deg2": "deg2", "n_objects": "", "objects_per_pixel": "",
+    "depth_median": "mag", "depth_sigma68": "mag", "spread_median": "mag", "depth_cut": "mag",
+    "area_above_cut_deg2": "deg2", "design_single_visit": "mag", "design_10yr": "mag",
+    "median_minus_10yr": "mag",
+}  # fmt: skip
+
+
+def metric_names(bands: str = "ugrizy") -> frozenset[str]:
+    """Names of :attr:`DepthMapResult.scalar_metrics` for these bands (any subset is made).
+
+    >>> sorted(metric_names("i"))[:3]
+    ['i_area_above_cut_deg2', 'i_area_deg2', 'i_depth_cut']
+    """
+    names = {"mask_area_deg2"}
+    for band in bands:
+        names |= {f"{band}_{column}" for column in _COLUMN_UNITS}
+    return frozenset(names)
 
 
 def _values(hmap: HealSparseMap) -> np.ndarray:
@@ -135,6 +157,18 @@ class DepthMapResult:
     def mask_area_deg2(self) -> float:
         """Area of the mask (deg^2)."""
         return int(self.mask.n_valid) * self.pixel_area_deg2
+
+    @property
+    def scalar_metrics(self) -> dict[str, u.Quantity]:
+        """Every scalar of the summary as ``<band>_<column>`` (and ``mask_area_deg2``), an
+        astropy Quantity each: what validation thresholds are set on."""
+        out: dict[str, u.Quantity] = {}
+        for row in self.table().to_dict(orient="records"):
+            band = row.pop("band")
+            for column, unit in _COLUMN_UNITS.items():
+                out[f"{band}_{column}"] = float(row[column]) * u.Unit(unit)
+        out["mask_area_deg2"] = self.mask_area_deg2 * u.deg**2
+        return out
 
     @property
     def metrics(self) -> dict[str, Any]:

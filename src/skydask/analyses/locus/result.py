@@ -33,6 +33,7 @@ __all__ = [
     "PrincipalColourResult",
     "StellarLocusResult",
     "Verdict",
+    "metric_names",
 ]
 
 METRICS_FILE = "stellar_locus_metrics.json"
@@ -121,6 +122,23 @@ class Verdict:
         )
 
 
+def metric_names(config: StellarLocusConfig | None = None) -> frozenset[str]:
+    """Names of :attr:`StellarLocusResult.metrics` for a configuration (default: Rubin's).
+
+    >>> sorted(metric_names())[:3]
+    ['locus_g-r_frac_within_spread', 'locus_g-r_median_offset', 'locus_g-r_nbins']
+    """
+    config = config or StellarLocusConfig()
+    names: set[str] = set()
+    for fit in config.fits:
+        names |= {f"{fit.name}_{m}" for m in ("sigmaMAD", "median", "nstars", "slope", "intercept")}
+    for pc in config.principal_colours:
+        names |= {f"sdss_{pc.name}_{m}" for m in ("sigmaMAD", "median", "nstars")}
+    for c in config.locus_colours:
+        names |= {f"locus_{c}_{m}" for m in ("nbins", "frac_within_spread", "median_offset")}
+    return frozenset(names)
+
+
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
@@ -182,6 +200,12 @@ class StellarLocusResult:
             offset = float(np.median(delta)) * 1e3 if len(compared) else math.nan
             out[f"locus_{c}_median_offset"] = offset * u.mmag
         return out
+
+    @property
+    def scalar_metrics(self) -> dict[str, u.Quantity]:
+        """The same as :attr:`metrics` (already flat scalars; the protocol every result
+        follows for validation runs)."""
+        return self.metrics
 
     def _compared_bins(self, colour: str) -> pd.DataFrame:
         t = self.locus

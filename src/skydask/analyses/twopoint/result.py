@@ -230,6 +230,20 @@ class TwoPointResult:
         return pd.concat(frames, ignore_index=True)
 
     @property
+    def scalar_metrics(self) -> dict[str, float]:
+        """The scalars validation thresholds are set on: per sample the rows used
+        (``<sample>_rows_used``) and the shape noise the calibration used (``<sample>_e_rms``,
+        for shear samples)."""
+        out: dict[str, float] = {}
+        for name, sample in self.samples.items():
+            out[f"{name}_rows_used"] = float(sample.get("rows_used", math.nan))
+        for name, cal in self.calibrations.items():
+            e_rms = cal.to_dict().get("e_rms")
+            if e_rms is not None:
+                out[f"{name}_e_rms"] = float(e_rms)
+        return out
+
+    @property
     def metrics(self) -> dict[str, Any]:
         """JSON-ready record: parameters, measurements, calibrations, samples, reduction."""
         return _jsonable({
