@@ -12,9 +12,16 @@ TreeCorr and skydask, on the same data and the same patch centres:
 Peak memory is each process's ``ru_maxrss``: TreeCorr's process, and the largest skydask
 worker; both also after subtracting the same process's RSS before any data was read
 (imports, and for a worker the dask machinery), which is the part that grows with the data.
+CPU seconds (user + system of TreeCorr's process; of the workers and the driver, which runs
+the scheduler, for skydask) and the load average at the start of each run are printed too:
+on a shared machine the CPU seconds move much less than the times.
 
     .venv/bin/python benchmarks/bench_twopoint.py --config fast --repeat 2
+    .venv/bin/python benchmarks/bench_twopoint.py --config fast --repeat 2 --cache-patches 8
     .venv/bin/python benchmarks/bench_twopoint.py --config txpipe --repeat 1
+
+``--cache-patches`` sets the analysis's ``cache_patches`` (trees a worker keeps between pairs,
+in patches; default: the analysis's default).
 
 ``fast``: 1-100 arcmin, 20 bins, TreeCorr's default bin_slop (PERFORMANCE.md's first
 reference). ``txpipe``: 0.5-300 arcmin, 9 bins, bin_slop 0 (TXPipe's defaults, the analysis
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
@@ -47,6 +55,12 @@ FOOTPRINT = (55.0, 65.0, -40.0, -32.0)
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _cpu_s() -> float:
+    """CPU seconds (user + system, all threads) of this process so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _rss_mb() -> float:
@@ -115,6 +129,8 @@ def child_treecorr(data: Path, kind: str, config: dict[str, Any]) -> dict[str, A
     centers = np.load(data / "centers.npy")
     cfg = {k: v for k, v in config.items() if v is not None}
     cfg.update(sep_units="arcmin", cross_patch_weight="match", num_threads=2)
+    load = os.getloadavg()[0]
+    c0 = _cpu_s()
     t0 = time.perf_counter()
     src = _read(data / "sources", ["ra", "dec", "g1", "g2", "w"])
     sources = treecorr.Catalog(ra=src["ra"], dec=src["dec"], g1=src["g1"], g2=src["g2"],
@@ -135,6 +151,8 @@ def child_treecorr(data: Path, kind: str, config: dict[str, Any]) -> dict[str, A
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
+        "cpu_s": _cpu_s() - c0,
+        "load": load,
         "peak_mb": _peak_mb(),
         "base_mb": base_rss,
         "base_peak_mb": base_peak,
@@ -164,6 +182,8 @@ def child_skydask(data: Path, kind: str, config: dict[str, Any]) -> dict[str, An
         # the workers' resident memory before any data: imports and the dask machinery
         client.run(_warm_up)
         base = client.run(_rss_mb)
+        load = os.getloadavg()[0]
+        cpu0 = {**client.run(_cpu_s), "driver": _cpu_s()}
         t0 = time.perf_counter()
         sources = skydask.open_catalog(data / "sources")
         common = {"shear": shear, "source_cuts": None, "patch_centers": centers, **config}
@@ -175,8 +195,10 @@ def child_skydask(data: Path, kind: str, config: dict[str, Any]) -> dict[str, An
                                **common)  # fmt: skip
             values = [res.corr().xi.tolist()]
         seconds = time.perf_counter() - t0
+        cpu1 = {**client.run(_cpu_s), "driver": _cpu_s()}
         peaks = client.run(_peak_mb)
-    return {"seconds": seconds, "worker_peak_mb": max(peaks.values()),
+    return {"seconds": seconds, "cpu_s": sum(cpu1[k] - cpu0[k] for k in cpu0), "load": load,
+            "worker_peak_mb": max(peaks.values()),
             "worker_base_mb": max(base.values()), "driver_peak_mb": _peak_mb(),
             "values": values, "cov_diag": np.diag(res.covariance).tolist(),
             "reduction": res.reduction}  # fmt: skip
@@ -185,6 +207,8 @@ def child_skydask(data: Path, kind: str, config: dict[str, Any]) -> dict[str, An
 def _run_child(args: argparse.Namespace, which: str, kind: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", which, "--kind", kind, "--config", args.config,
            "--data-dir", str(args.data_path)]  # fmt: skip
+    if args.cache_patches is not None:
+        cmd += ["--cache-patches", str(args.cache_patches)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{which} child failed:\n{done.stderr[-3000:]}")
@@ -210,15 +234,22 @@ def main() -> None:
     parser.add_argument("--child", choices=["treecorr", "skydask"])
     parser.add_argument("--kind", default="GG")
     parser.add_argument("--data-dir")
+    parser.add_argument("--cache-patches", type=int, help="TwoPointConfig.cache_patches (default: "
+                        "the analysis default)")  # fmt: skip
     args = parser.parse_args()
-    config = CONFIGS[args.config]
+    config = dict(CONFIGS[args.config])
     if args.child:
-        fn = child_treecorr if args.child == "treecorr" else child_skydask
-        print(json.dumps(fn(Path(args.data_dir), args.kind, config)))
+        if args.child == "treecorr":
+            print(json.dumps(child_treecorr(Path(args.data_dir), args.kind, config)))
+        else:
+            if args.cache_patches is not None:
+                config["cache_patches"] = args.cache_patches
+            print(json.dumps(child_skydask(Path(args.data_dir), args.kind, config)))
         return
     args.data_path = make_data(Path(args.data), args.sources, args.lenses, args.npatch, args.seed)
     summary: dict[str, Any] = {"sources": args.sources, "lenses": args.lenses,
-                               "npatch": args.npatch, "config": args.config, **config}  # fmt: skip
+                               "npatch": args.npatch, "config": args.config, **config,
+                               "cache_patches": args.cache_patches}  # fmt: skip
     for kind in args.kinds.split(","):
         runs: dict[str, list[dict[str, Any]]] = {"treecorr": [], "skydask": []}
         for _ in range(args.repeat):
@@ -243,9 +274,16 @@ def main() -> None:
             ),
             "max_rel_diff_values": _max_rel(sd["values"], tc["values"]),
             "max_rel_diff_cov_diag": _max_rel([sd["cov_diag"]], [tc["cov_diag"]]),
+            "treecorr_cpu_s": [round(r["cpu_s"], 1) for r in runs["treecorr"]],
+            "skydask_cpu_s": [round(r["cpu_s"], 1) for r in runs["skydask"]],
+            "load_at_start": [
+                round(r["load"], 2) for w in ("treecorr", "skydask") for r in runs[w]
+            ],
+            "pairs_computed": sd["reduction"]["pairs_computed"],
             "pair_tasks": sd["reduction"]["pair_tasks"],
+            "patch_placement": sd["reduction"]["patch_placement"],
             "skydask_phases_s": sd["reduction"]["seconds"],
-            "patch_cache": sd["reduction"]["patch_cache"],
+            "tree_cache": sd["reduction"]["tree_cache"],
         }
     print(json.dumps(summary, indent=2))
 

@@ -2,9 +2,11 @@
 
 About 100,000 source galaxies (two bins), 20,000 lenses and 40,000 randoms; GG, NG (with the
 randoms' shear subtracted) and NN (Landy-Szalay) measured in one ``two_point`` call on 1 and
-on 4 workers, against TreeCorr run the documented way on the whole catalogues with the same
-patch centres. Values, pair counts, weights, ``tot`` and the joint jackknife covariance must
-agree to 1e-10 relative (1e-12 absolute near zero): only the summation order differs.
+on 4 workers (the patches copied to every worker), and on 2 workers that report too little
+memory for that (the patches moved by Dask), against TreeCorr run the documented way on the
+whole catalogues with the same patch centres. Values, pair counts, weights, ``tot`` and the
+joint jackknife covariance must agree to 1e-10 relative (1e-12 absolute near zero): only the
+summation order differs.
 
 Binning: bin_slop = 0 as TXPipe, but 1-6 arcmin in 4 bins instead of 0.5-300 arcmin in 9, so
 that the reference and two distributed runs take seconds on two cores. The small range also
@@ -14,12 +16,14 @@ skipped pairs) is exercised.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import dask
 import numpy as np
-import pandas as pd
 import pytest
 import treecorr
+from distributed import futures_of
 
 import skydask
 from analyses.twopoint_testdata import (
@@ -31,8 +35,9 @@ from analyses.twopoint_testdata import (
     tc_catalog,
 )
 from skydask.analyses.twopoint import TwoPointConfig, TwoPointResult, two_point
-from skydask.analyses.twopoint import measure as measure_module
-from skydask.analyses.twopoint.patches import kmeans_centers
+from skydask.analyses.twopoint.pairs import PairJob, dataset_name, run_pairs
+from skydask.analyses.twopoint.patches import build_patch, kmeans_centers, split_partition
+from skydask.analyses.twopoint.samples import Calibration
 
 CONFIG = {"min_sep": 1.0, "max_sep": 6.0, "nbins": 4, "bin_slop": 0.0, "npatch": 6}
 TC_CONFIG = TwoPointConfig(**CONFIG).treecorr_config()  # type: ignore[arg-type]
@@ -164,19 +169,61 @@ def test_kmeans_patches_are_treecorrs() -> None:
     np.testing.assert_allclose(res.patch_centers, ref.patch_centers, rtol=0, atol=1e-12)
 
 
-def test_each_task_holds_two_patches_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    frame = mock_sources(30_000, seed=8)
-    seen: list[tuple[int, int]] = []
-    original = measure_module.run_pair
+def test_patches_hold_treecorrs_rows_in_treecorrs_order() -> None:
+    # the split and the patch catalogues, against TreeCorr's own patches of the whole frame
+    frame = mock_sources(20_000, seed=9)
+    centers = kmeans_centers(frame.ra.to_numpy(), frame.dec.to_numpy(), 5, seed=2)
+    columns = ["ra", "dec", "e1", "e2", "wq"]
+    renamed = frame.rename(columns={"g1": "e1", "g2": "e2", "w": "wq"})
+    parts = [renamed.iloc[a:b] for a, b in ((0, 7_000), (7_000, 12_000), (12_000, 20_000))]
+    splits = [split_partition(p, columns, True, False, centers) for p in parts]
+    cal = Calibration("shear", math.nan, "", 1.0, "w", False, True, "")
+    ref = tc_catalog(frame, centers, "G").get_patches()
+    for k in range(5):
+        patch = build_patch("s", k, "G", "source", cal, False, *[sp[k + 1] for sp in splits])
+        for name in ("ra", "dec", "g1", "g2", "w", "x", "y", "z"):
+            np.testing.assert_array_equal(getattr(patch.catalog, name), getattr(ref[k], name))
+        assert patch.stats.nobj == ref[k].nobj
+    assert sum(sp[0].rows for sp in splits) == len(frame)
 
-    def spy(job: Any, f1: pd.DataFrame, f2: pd.DataFrame | None) -> Any:
-        seen.append((len(f1), 0 if f2 is None else len(f2)))
-        return original(job, f1, f2)
 
-    monkeypatch.setattr(measure_module, "run_pair", spy)
-    res = two_point(sources=skydask.from_pandas(frame, npartitions=4), shear=SHEAR,
-                    source_cuts=None, min_sep=1.0, max_sep=30.0, nbins=3, npatch=10)  # fmt: skip
-    assert len(seen) == res.reduction["pair_tasks"]
-    # a task's rows are one or two patches: never more than two tenths-ish of the catalogue
-    largest = max(a + b for a, b in seen)
-    assert largest < 0.35 * len(frame), (largest, len(frame))
+@pytest.fixture(scope="module")
+def measured_moved(data: dict[str, Any]) -> TwoPointResult:
+    # workers reporting too little memory for every patch to be copied to each: Dask moves
+    # the patches to the pair tasks instead (the path of large samples)
+    with local_client(2, processes=False, memory_limit="20MB"):
+        return _measure(data)
+
+
+def test_patches_moved_by_dask_give_the_same_numbers(
+    measured_moved: TwoPointResult, reference: dict[str, Any]
+) -> None:
+    assert measured_moved.reduction["patch_placement"] == "moved by dask"
+    gg = measured_moved.corr("shear_shear", "s0", "s1")
+    _same_corr(gg, reference["gg01"], "gg01", ("xip", "xim", "npairs", "weight"))
+    _same_corr(measured_moved.corr("galaxy_shear", "l0", "s1"), reference["ng1"], "ng1",
+               ("xi", "npairs", "weight"))  # fmt: skip
+    assert_same(measured_moved.corr("galaxy_galaxy").xi, reference["dd"].xi, "w(theta)")
+    assert_same(measured_moved.covariance, reference["cov"], "joint covariance", atol=1e-18)
+
+
+def test_a_worker_without_the_patch_fetches_it() -> None:
+    # a pair task names its patch by key; a process that was not given it (a worker that
+    # joined late) fetches it through the published futures and computes TreeCorr's numbers
+    frame = mock_sources(5_000, seed=10)
+    cal = Calibration("shear", math.nan, "", 1.0, "w", False, True, "")
+    columns = {"ra": frame.ra.to_numpy(), "dec": frame.dec.to_numpy(), "e1": frame.g1.to_numpy(),
+               "e2": frame.g2.to_numpy(), "wq": frame.w.to_numpy()}  # fmt: skip
+    job = PairJob("GG", TC_CONFIG, True, ((0, 0, 0, 0),), "fetch-test", None, 10_000)
+    with local_client(1, processes=True) as client:
+        (patch,) = dask.persist(dask.delayed(build_patch)("s", 0, "G", "source", cal, False,
+                                                          columns))  # fmt: skip
+        key = str(patch.key)
+        client.publish_dataset(**{dataset_name(job.run): {key: futures_of(patch)[0]}})
+        (corr,) = client.submit(run_pairs, job, key, pure=False).result(timeout=60)
+    ref = treecorr.GGCorrelation(TC_CONFIG)
+    whole = treecorr.Catalog(ra=frame.ra, dec=frame.dec, g1=frame.g1, g2=frame.g2, w=frame.w,
+                             flip_g2=True, ra_units="deg", dec_units="deg")  # fmt: skip
+    ref.process_auto(whole)
+    for name in ("xip", "xim", "npairs", "weight"):
+        assert_same(getattr(corr, name), getattr(ref, name), name)

@@ -93,15 +93,23 @@ def assert_same(actual: Any, expected: Any, what: str, rtol: float = 1e-10,
 
 
 @contextmanager
-def local_client(n_workers: int, processes: bool) -> Iterator[Any]:
+def local_client(n_workers: int, processes: bool, memory_limit: str | None = None) -> Iterator[Any]:
     """A LocalCluster (no dashboard) and its client, closed afterwards: worker processes
-    listen on 127.0.0.1; in-process workers talk through memory (``inproc://``), no socket."""
+    listen on 127.0.0.1; in-process workers talk through memory (``inproc://``), no socket.
+
+    ``memory_limit`` only sets what the workers report (the memory monitor is switched off),
+    for code that sizes its work by it."""
+    import dask
     from distributed import Client, LocalCluster
 
     network = {"host": "127.0.0.1"} if processes else {}
-    with LocalCluster(
+    limits = {} if memory_limit is None else {"memory_limit": memory_limit}
+    monitor = {} if memory_limit is None else {
+        f"distributed.worker.memory.{k}": False for k in ("target", "spill", "pause", "terminate")
+    }  # fmt: skip
+    with dask.config.set(monitor), LocalCluster(
         n_workers=n_workers, threads_per_worker=1, processes=processes, dashboard_address=None,
-        silence_logs=logging.ERROR, **network,
+        silence_logs=logging.ERROR, **network, **limits,
     ) as cluster, Client(cluster) as client:  # fmt: skip
         yield client
 

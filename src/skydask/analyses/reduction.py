@@ -42,6 +42,8 @@ def reduce_tree(
         raise ValueError(f"split_every must be at least 2, got {split_every}")
     level = list(items)
     combine_task = dask.delayed(combine, pure=True)
+    if not level:  # nothing to merge: combine's own answer for no summaries
+        return combine_task([])
     while len(level) > 1:
         level = [
             combine_task(level[i : i + split_every]) for i in range(0, len(level), split_every)

@@ -7,8 +7,10 @@ jackknife covariance, figures, and files (TreeCorr FITS, DESC's SACC). :func:`ra
 uniform random points inside a healsparse footprint; :mod:`.theory` gives pyccl predictions.
 
 The numbers equal a single TreeCorr ``process()`` on the whole catalogues with the same
-patches: each Dask task computes one pair of patches from those two patches' rows only, and
-the per-pair results are summed in TreeCorr's order.
+patches: the rows are split by patch in one pass, each Dask task computes the pairs of one
+"anchor" patch (with itself and its neighbours further along a sweep of the sky) from those
+patches' rows only, small patch catalogues are placed on every worker up front, and the
+per-pair results are summed in TreeCorr's order (:mod:`.measure`, :mod:`.pairs`).
 
 Modules: :mod:`.config` (parameters), :mod:`.cuts` (source and lens cut sets), :mod:`.samples`
 (reading, checks, shape calibration), :mod:`.patches` (k-means, assignment, the shuffle),

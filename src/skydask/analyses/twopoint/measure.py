@@ -1,15 +1,40 @@
-"""The distributed measurement: four passes from lazy samples to finalized TreeCorr objects.
+"""The distributed measurement: from lazy samples to finalized TreeCorr objects.
 
-1. **Summary** (one read of every sample): rows, non-finite rows, the sums that give
-   ``e_rms`` per source bin, and a subsample for the k-means; then the patch centres (one
-   task).
-2. **Patches** (a second read): convert each partition, give each row its patch, regroup the
-   rows by patch (:func:`.patches.shuffle_by_patch`, the one shuffle) and persist them: the
-   only copy of the catalogues the measurement keeps, spread over the workers.
-3. **Patch statistics**: per patch, TreeCorr's centre, radius, weights and shear-variance
-   pieces, from which the driver decides which patch pairs to compute (:func:`.pairs.plan`).
-4. **Pairs**: one task per patch pair and correlation, each holding two patches; the driver
-   gathers the small per-pair results, sums them in TreeCorr's order and finalizes.
+1. **Centres** (only without ``patch_centers``): one read of every sample for the rows, the
+   non-finite rows, the ``e_rms`` sums and a subsample, then TreeCorr's k-means (one task).
+2. **Split** (one read; the first half of THE SHUFFLE, :mod:`.patches`): per partition, the
+   summary and one piece per patch. Where a source bin's shape calibration needs ``e_rms``
+   from the data, the driver waits for the summaries, checks them and calibrates; otherwise
+   the summaries come back with step 3 (one round trip fewer) and are checked then, before
+   any pair. With given centres this is the only read.
+3. **Patches** (the second half): per patch, its pieces concatenated, converted, built into a
+   TreeCorr catalogue with its statistics, and persisted: the only copy of the catalogues
+   the measurement keeps. From the statistics the driver decides which patch pairs to
+   compute (:func:`.pairs.plan`) and groups them into one task per anchor patch
+   (:func:`.pairs.group_pairs`).
+4. **Placement**: on a distributed cluster, every worker receives every patch before the
+   first pair starts (:func:`.pairs.load_patches`), if the patches are small next to a
+   worker's memory (at most an eighth of its limit; a source costs 64 bytes): a worker
+   computing a pair holds the GIL and cannot serve its peers, so fetching during the pairs
+   stalls both. Larger samples stay where they were built and Dask moves them as the pair
+   tasks need them.
+5. **Pairs**: the pair tasks in the sweep order of their anchors (:mod:`.pairs`); the driver
+   gathers the small per-pair results, sums them in TreeCorr's order and finalizes. The
+   workers free their patches and trees after the result is known.
+
+What changed from the first version, and why (1 million sources, 100,000 lenses, 16
+patches, 2 single-threaded workers against TreeCorr with 2 threads, 1-100 arcmin; see
+``benchmarks/README.md``). That version spent 3.5-5 s before the first pair on a separate
+summary pass, dask's p2p shuffle of the converted rows (``set_index`` on the patch), a sort
+back into input order and a pass for the patch statistics, while TreeCorr's whole run takes
+6-7 s (GG) and 3-4 s (NG) on a quiet machine; its pair tasks then waited about 12 s in all for
+patches held by workers busy inside TreeCorr, and rebuilt a patch's trees in most tasks.
+Now steps 2-4 take 0.8 s (GG) to 1.2 s (NG) in all, reading included; no pair task waits
+for data; and tasks sharing patches follow each other (:mod:`.pairs`).
+What remains above TreeCorr: the trees a worker rebuilds once its cache is full (both
+workers need most patches, so even an unbounded cache builds each tree about twice where
+TreeCorr builds it once), about 1 s of CPU for the scheduler and the per-task traffic on the
+same two cores, and for small samples the per-task cost of the split (a few hundred tasks).
 
 Everything runs on the active dask scheduler (a distributed client when one is active);
 nothing here starts a cluster or opens a file.
@@ -21,27 +46,38 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import dask
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
+from skydask.analyses.reduction import reduce_tree
 from skydask.analyses.twopoint import _treecorr as tc
 from skydask.analyses.twopoint.config import WEIGHTS_INVERSE_VARIANCE, TwoPointConfig
 from skydask.analyses.twopoint.pairs import (
+    Group,
     PairJob,
     Plan,
     assemble,
-    blocked_order,
     clear_cache,
+    dataset_name,
+    finish,
+    group_pairs,
+    load_patches,
     plan,
-    run_pair,
+    run_pairs,
 )
-from skydask.analyses.twopoint.patches import kmeans_centers, prepare_partition, shuffle_by_patch
+from skydask.analyses.twopoint.patches import (
+    Patch,
+    build_patch,
+    kmeans_centers,
+    split_partition,
+    sweep_rank,
+)
 from skydask.analyses.twopoint.samples import (
     Calibration,
     Sample,
@@ -60,6 +96,7 @@ STATISTICS = {"shear_shear": "GG", "galaxy_shear": "NG", "galaxy_galaxy": "NN"}
 """The statistics and their TreeCorr correlation: xi+/xi- (GG), gamma_t (NG), w(theta) (NN)."""
 
 _SPLIT_EVERY = 8
+_PLACE_FRACTION = 0.125  # patches go to every worker if they take at most this of its memory
 
 
 @dataclass(frozen=True)
@@ -82,16 +119,6 @@ class Measured:
     calibrations: dict[str, Calibration]
     samples: dict[str, dict[str, Any]]
     reduction: dict[str, Any]
-
-
-def _tree(items: list[Any], combine: Callable[[list[Any]], Any]) -> Any:
-    task = dask.delayed(combine, pure=True)
-    level = list(items)
-    if not level:
-        return task([])
-    while len(level) > 1:
-        level = [task(level[i : i + _SPLIT_EVERY]) for i in range(0, len(level), _SPLIT_EVERY)]
-    return level[0]
 
 
 def _strip(summary: SampleSummary) -> SampleSummary:
@@ -143,7 +170,7 @@ def _summaries(
             task(p, s.value_columns, shapes, "sigma" in s.value_columns, nth)
             for p in s.frame.to_delayed()
         ]
-        totals.append(_tree(parts, combine_summaries))
+        totals.append(reduce_tree(parts, combine_summaries, _SPLIT_EVERY))
     stripped = [dask.delayed(_strip, pure=True)(t) for t in totals]
     if centers is None:
         used = [t for t, s in zip(totals, samples, strict=True) if s.name in defining]
@@ -170,18 +197,6 @@ def _validate(samples: Sequence[Sample], summaries: list[SampleSummary], policy:
             )
 
 
-def _prepared_meta(sample: Sample, inverse_variance: bool) -> pd.DataFrame:
-    cols: dict[str, Any] = {"ra": np.float64, "dec": np.float64}
-    if sample.role == "source":
-        cols.update(g1=np.float64, g2=np.float64)
-        if inverse_variance:
-            cols["w"] = np.float64
-    if "wq" in sample.frame.columns:
-        cols["w"] = np.float64
-    cols.update(patch=np.int64, _row=np.int64)
-    return pd.DataFrame({k: pd.Series(dtype=v) for k, v in cols.items()})
-
-
 def _correlations(requests: Sequence[Request], randoms: str | None) -> list[tuple[str, str, str]]:
     """Every TreeCorr correlation the requests need, each once, as (kind, sample1, sample2)."""
     keys: list[tuple[str, str, str]] = []
@@ -204,13 +219,17 @@ def _correlations(requests: Sequence[Request], randoms: str | None) -> list[tupl
     return keys
 
 
-def _compute(tasks: list[Any], progress: bool) -> list[Any]:
+def _client() -> Any:
     try:
         from distributed import default_client
 
-        client = default_client()
+        return default_client()
     except (ImportError, ValueError):
-        client = None
+        return None
+
+
+def _compute(tasks: list[Any], progress: bool) -> list[Any]:
+    client = _client()
     if client is not None:
         futures = client.compute(tasks)
         try:
@@ -230,23 +249,20 @@ def _compute(tasks: list[Any], progress: bool) -> list[Any]:
     return list(dask.compute(*tasks))
 
 
-def _clear_worker_caches() -> dict[str, int]:
-    totals = {"hits": 0, "misses": 0}
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):
-        client = None
-    counts = []
+def _clear_caches(run: str, published: bool) -> dict[str, int]:
+    """The run's tree cache counts; every process then drops the run's patches and trees
+    (the workers after this returns, see :func:`.pairs.finish`)."""
+    totals = clear_cache(run)  # this process: local schedulers, in-process workers
+    client = _client()
     if client is not None:
         try:
-            counts += list(client.run(clear_cache).values())
+            if published:
+                client.unpublish_dataset(dataset_name(run))
+            for counts in client.run(finish, run).values():
+                totals["hits"] += counts["hits"]
+                totals["misses"] += counts["misses"]
         except Exception as exc:  # a worker lost meanwhile must not lose the result
-            log.warning("could not clear the workers' patch caches: %s", exc)
-    for c in counts:
-        totals["hits"] += c["hits"]
-        totals["misses"] += c["misses"]
+            log.warning("could not clear the workers' patches: %s", exc)
     return totals
 
 
@@ -260,10 +276,10 @@ def _finalize(kind: str, corr: Any, varg1: float, varg2: float) -> None:
 
 
 def _first_pass(
-    samples: Sequence[Sample], config: TwoPointConfig, centers: NDArray[np.float64] | None
-) -> tuple[list[SampleSummary], NDArray[np.float64], dict[str, Calibration]]:
-    """Summaries (checked), the patch centres, and each source bin's shape calibration."""
-    summaries, found = _summaries(samples, config, centers)
+    samples: Sequence[Sample], config: TwoPointConfig
+) -> tuple[list[SampleSummary], NDArray[np.float64]]:
+    """Summaries (checked) and the patch centres from TreeCorr's k-means."""
+    summaries, found = _summaries(samples, config, None)
     _validate(samples, summaries, config.nan_policy)
     if found is None:
         defining = _patch_defining(samples)
@@ -277,88 +293,162 @@ def _first_pass(
             f"{config.every_nth}th of {[d.name for d in defining]}); lower 'npatch' or "
             "'every_nth'"
         )
+    return summaries, found
+
+
+def _calibrations(
+    samples: Sequence[Sample], summaries: list[SampleSummary]
+) -> dict[str, Calibration]:
+    """Each source bin's shape calibration."""
     calibrations: dict[str, Calibration] = {}
     for s, summ in zip(samples, summaries, strict=True):
         if s.role == "source":
             assert s.calibration is not None
             calibrations[s.name] = calibrate(s.name, s.calibration, summ)
-    return summaries, found, calibrations
+    return calibrations
 
 
-def _by_patch(
-    samples: Sequence[Sample],
-    calibrations: dict[str, Calibration],
-    centers: NDArray[np.float64],
-    drop: bool,
-) -> list[Any]:
-    """Each sample converted, its rows given their patch and regrouped by patch (lazy)."""
+def _split(
+    samples: Sequence[Sample], centers: NDArray[np.float64]
+) -> tuple[dict[str, list[list[Any]]], list[Any]]:
+    """Per sample, the pieces ``[patch][partition]`` (persisted) and its summary (lazy)."""
     npatch = len(centers)
-    shuffled = []
+    pieces: dict[str, list[list[Any]]] = {}
+    totals = []
     for s in samples:
-        inverse_variance = (
-            s.role == "source"
-            and s.calibration is not None
-            and s.calibration.weights == WEIGHTS_INVERSE_VARIANCE
-        )
-        prepared = s.frame.map_partitions(
-            prepare_partition,
-            s.value_columns,
-            s.role,
-            calibrations.get(s.name),
-            inverse_variance,
-            drop,
-            centers,
-            meta=_prepared_meta(s, inverse_variance),
-        )
-        shuffled.append(shuffle_by_patch(prepared, npatch))
-    return shuffled
+        task = dask.delayed(split_partition, nout=npatch + 1, pure=True)
+        shapes, sigma = s.role == "source", "sigma" in s.value_columns
+        splits = [task(p, s.value_columns, shapes, sigma, centers) for p in s.frame.to_delayed()]
+        pieces[s.name] = [[sp[k + 1] for sp in splits] for k in range(npatch)]
+        totals.append(reduce_tree([sp[0] for sp in splits], combine_summaries, _SPLIT_EVERY))
+    flat = [d for s in samples for per_patch in pieces[s.name] for d in per_patch]
+    *persisted_flat, persisted_totals = dask.persist(*flat, totals)
+    it = iter(persisted_flat)
+    persisted = {s.name: [[next(it) for _ in per] for per in pieces[s.name]] for s in samples}
+    return persisted, list(persisted_totals)
 
 
-def _order(p: Plan, sizes: dict[str, int], block: int) -> list[tuple[int, int]]:
-    """The order the pairs of one correlation should run in, so that a worker's small cache
-    serves consecutive tasks: an auto-correlation tile by tile; a cross-correlation patch by
-    patch of its larger sample (whose trees cost the most to build), e.g. every lens patch
-    against one source patch before the next source patch."""
-    if p.auto:
-        return list(blocked_order(p.computed(), block))
-    if sizes[p.sample2] >= sizes[p.sample1]:
-        return sorted(p.computed(), key=lambda ij: (ij[1], ij[0]))
-    return sorted(p.computed())
+def _estimates_e_rms(s: Sample) -> bool:
+    """Whether the sample's calibration needs ``e_rms`` from the data (its summary)."""
+    cal = s.calibration
+    return s.role == "source" and cal is not None and cal.needs_e_rms and cal.e_rms is None
+
+
+def _inverse_variance(s: Sample) -> bool:
+    return (
+        s.role == "source"
+        and s.calibration is not None
+        and s.calibration.weights == WEIGHTS_INVERSE_VARIANCE
+    )
+
+
+def _describe(patch: Patch) -> tuple[tc.PatchStats, int]:
+    return patch.stats, patch.nbytes
+
+
+def _patches(
+    samples: Sequence[Sample],
+    pieces: dict[str, list[list[Any]]],
+    calibrations: dict[str, Calibration],
+    also: Sequence[Any] = (),
+) -> tuple[dict[str, list[Any]], dict[str, list[tc.PatchStats]], int, list[Any]]:
+    """Every patch of every sample (persisted), their statistics, their total bytes, and the
+    values of ``also`` (lazy objects computed in the same round trip)."""
+    built: dict[str, list[Any]] = {}
+    for s in samples:
+        task = dask.delayed(build_patch, pure=True)
+        cal, iv = calibrations.get(s.name), _inverse_variance(s)
+        built[s.name] = [
+            task(s.name, k, s.field, s.role, cal, iv, *parts)
+            for k, parts in enumerate(pieces[s.name])
+        ]
+    names = [s.name for s in samples]
+    flat = list(dask.persist(*[d for n in names for d in built[n]]))
+    *described, extra = dask.compute(
+        *[dask.delayed(_describe, pure=True)(d) for d in flat], list(also)
+    )
+    it, described_it = iter(flat), iter(described)
+    persisted = {n: [next(it) for _ in built[n]] for n in names}
+    stats: dict[str, list[tc.PatchStats]] = {n: [] for n in names}
+    nbytes = 0
+    for n in names:
+        for _ in built[n]:
+            st, b = next(described_it)
+            stats[n].append(st)
+            nbytes += b
+    return persisted, stats, nbytes, list(extra)
+
+
+def _place(
+    patches: dict[str, list[Any]], stats: dict[str, list[tc.PatchStats]], nbytes: int, run: str
+) -> dict[str, list[str]] | None:
+    """Put every non-empty patch on every worker before the pairs (see the module
+    docstring); the keys to name them by, or None where Dask is to move them instead."""
+    client = _client()
+    if client is None:
+        return None
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    limits = [int(w.get("memory_limit") or 0) for w in workers.values()]
+    if not workers or (all(limits) and nbytes > _PLACE_FRACTION * min(limits)):
+        log.info("two-point: patches (%.0f MB) left to Dask to move", nbytes / 1e6)
+        return None
+    from distributed import futures_of, wait
+
+    keys = {n: [str(d.key) for d in ds] for n, ds in patches.items()}
+    used = [
+        (keys[n][k], d)
+        for n, ds in patches.items()
+        for k, d in enumerate(ds)
+        if not stats[n][k].empty
+    ]
+    names = [k for k, _ in used]
+    futures = [f for _, d in used for f in futures_of(d)]
+    # for a worker that joins later: it fetches what it lacks through these
+    client.publish_dataset(**{dataset_name(run): dict(zip(names, futures, strict=True))})
+    try:
+        submit = partial(client.submit, allow_other_workers=False, pure=False)
+        loads = [submit(load_patches, run, names, *futures, workers=[a]) for a in workers]
+        wait(loads)
+        client.gather(loads)  # raises if a load failed
+    except BaseException:
+        client.unpublish_dataset(dataset_name(run))
+        raise
+    return keys
 
 
 def _pair_tasks(
+    groups: list[Group],
     plans: dict[tuple[str, str, str], Plan],
-    parts: dict[str, list[Any]],
-    fields: dict[str, str],
-    sizes: dict[str, int],
+    stats: dict[str, list[tc.PatchStats]],
+    patches: dict[str, list[Any]],
+    keys: dict[str, list[str]] | None,
     config: TwoPointConfig,
-) -> tuple[list[Any], list[tuple[tuple[str, str, str], tuple[int, int]]]]:
-    """One task per computed patch pair, with priorities in a cache-friendly order."""
+    run: str,
+) -> list[Any]:
+    """One task per group, started in the groups' order."""
     tc_config = config.treecorr_config()
-    run_id = uuid.uuid4().hex
-    tasks, labels = [], []
-    priority = sum(len(p.computed()) for p in plans.values())
-    block = max(1, config.cache_patches // 2)
-    for key, p in plans.items():
-        kind, s1, s2 = key
-        for i, j in _order(p, sizes, block):
-            auto_pair = p.auto and i == j
-            d1, d2 = parts[s1][i], parts[s2][j]
-            job = PairJob(
-                kind,
-                tc_config,
-                auto_pair,
-                (fields[s1], fields[s2]),
-                (str(d1.key), str(d2.key)),
-                run_id,
-                config.num_threads,
-                config.cache_patches,
-            )
-            with dask.annotate(priority=priority):
-                tasks.append(dask.delayed(run_pair, pure=True)(job, d1, None if auto_pair else d2))
-            priority -= 1
-            labels.append((key, (i, j)))
-    return tasks, labels
+    largest = max(st.nobj for found in stats.values() for st in found)
+    tasks = []
+    for rank, g in enumerate(groups):
+        kind, s1, s2 = g.key
+        refs: list[tuple[str, int]] = []
+        slots = []
+        for i, j in g.pairs:
+            ab = []
+            for ref in ((s1, i), (s2, j)):
+                if ref not in refs:
+                    refs.append(ref)
+                ab.append(refs.index(ref))
+            slots.append((ab[0], ab[1], i, j))
+        job = PairJob(kind, tc_config, plans[g.key].auto, tuple(slots), run,
+                      config.num_threads, config.cache_patches * largest)  # fmt: skip
+        if keys is not None:
+            args: list[Any] = [keys[n][k] for n, k in refs]
+        else:
+            args = [patches[n][k] for n, k in refs]
+        with dask.annotate(priority=len(groups) - rank):
+            tasks.append(dask.delayed(run_pairs, pure=True)(job, *args))
+    return tasks
 
 
 def _statistics(
@@ -433,54 +523,77 @@ def measure(
     tc_config = config.treecorr_config()
     drop = config.nan_policy == "drop"
 
-    # 1. the summary pass and the patch centres
-    summaries, centers, calibrations = _first_pass(samples, config, given)
+    # 1. the patch centres: given, or a summary pass and the k-means
+    summaries: list[SampleSummary] | None = None
+    if given is None:
+        summaries, centers = _first_pass(samples, config)
+    else:
+        centers = given
     npatch = len(centers)
-    t1 = time.perf_counter()
-
-    # 2. convert, assign patches, shuffle by patch, persist: the only copy kept
-    persisted = list(dask.persist(*_by_patch(samples, calibrations, centers, drop)))
-    parts = {s.name: p.to_delayed() for s, p in zip(samples, persisted, strict=True)}
+    run = uuid.uuid4().hex
+    patches: dict[str, list[Any]] = {}
+    keys: dict[str, list[str]] | None = None
     try:
-        # 3. per-patch statistics, and from them the pairs to compute
-        stat_tasks = [
-            [
-                dask.delayed(tc.patch_stats, pure=True)(part, s.field, k)
-                for k, part in enumerate(parts[s.name])
-            ]
-            for s in samples
-        ]
-        found = dask.compute(*stat_tasks)
-        stats = {s.name: list(f) for s, f in zip(samples, found, strict=True)}
-        t2 = time.perf_counter()
+        # 2. split every partition into per-patch pieces; check the summaries, calibrate
+        # (unless no calibration depends on the data: then the summaries come back with the
+        # patches' statistics, one round trip fewer)
+        pieces, totals = _split(samples, centers)
+        later = summaries is None and not any(_estimates_e_rms(s) for s in samples)
+        if summaries is None and not later:
+            summaries = [_strip(t) for t in dask.compute(*totals)]
+            _validate(samples, summaries, config.nan_policy)
+        calibrations = _calibrations(samples, summaries or [SampleSummary() for _ in samples])
+        t1 = time.perf_counter()
+
+        # 3. the patches (the only copy of the catalogues) and, from their statistics, the
+        # pairs to compute
+        patches, stats, nbytes, found = _patches(
+            samples, pieces, calibrations, totals if later else ()
+        )
+        del pieces, totals
+        if later:
+            summaries = [_strip(t) for t in found]
+            _validate(samples, summaries, config.nan_policy)
+            calibrations = _calibrations(samples, summaries)
+        assert summaries is not None
         plans: dict[tuple[str, str, str], Plan] = {}
         for kind, s1, s2 in _correlations(requests, randoms):
             other = None if s1 == s2 else stats[s2]
             plans[(kind, s1, s2)] = plan(kind, s1, s2, stats[s1], other, tc_config)
-        fields = {s.name: s.field for s in samples}
-        sizes = {name: sum(st.nobj for st in found) for name, found in stats.items()}
-        tasks, labels = _pair_tasks(plans, parts, fields, sizes, config)
+        t2 = time.perf_counter()
+
+        # 4. every patch on every worker (small samples on a cluster)
+        keys = _place(patches, stats, nbytes, run)
+        t3 = time.perf_counter()
+
+        # 5. the pairs, one task per anchor patch, in the sweep order of the anchors
+        rank = sweep_rank(centers).tolist()
+        sizes = {n: sum(st.nobj for st in found) for n, found in stats.items()}
+        groups: list[Group] = []
+        for key, p in plans.items():
+            groups += group_pairs(p, rank, sizes[key[1]] >= sizes[key[2]])
+        position = {key: n for n, key in enumerate(plans)}
+        groups.sort(key=lambda g: (rank[g.anchor], position[g.key]))
+        tasks = _pair_tasks(groups, plans, stats, patches, keys, config, run)
         skipped = sum(len(p.steps) - len(p.computed()) for p in plans.values())
+        n_pairs = sum(len(p.computed()) for p in plans.values())
         log.info(
-            "two-point: %d samples, %d patches, %d correlations, %d pair tasks (%d pairs "
-            "skipped as out of range)",
-            len(samples),
-            npatch,
-            len(plans),
-            len(tasks),
-            skipped,
-        )
-        # 4. the pairs
+            "two-point: %d samples, %d patches, %d correlations, %d pairs in %d tasks (%d "
+            "pairs skipped as out of range); patches %s",
+            len(samples), npatch, len(plans), n_pairs, len(tasks), skipped,
+            "on every worker" if keys is not None else "moved by Dask",
+        )  # fmt: skip
         results = _compute(tasks, progress)
         del tasks
     finally:
-        del persisted, parts
-        cache = _clear_worker_caches()
-    t3 = time.perf_counter()
+        del patches
+        cache = _clear_caches(run, published=keys is not None)
+    t4 = time.perf_counter()
 
     computed: dict[tuple[str, str, str], dict[tuple[int, int], Any]] = {k: {} for k in plans}
-    for (key, ij), corr in zip(labels, results, strict=True):
-        computed[key][ij] = corr
+    for g, corrs_of_group in zip(groups, results, strict=True):
+        for ij, corr in zip(g.pairs, corrs_of_group, strict=True):
+            computed[g.key][ij] = corr
     varg = {s.name: tc.combined_varg(stats[s.name]) for s in samples if s.field == "G"}
     corrs: dict[tuple[str, str, str], Any] = {}
     for key, p in plans.items():
@@ -489,7 +602,7 @@ def measure(
         _finalize(kind, corrs[key], varg.get(s1, math.nan), varg.get(s2, math.nan))
     out, extra = _statistics(requests, corrs, randoms)
     joint = treecorr.estimate_multi_cov([out[r] for r in requests], "jackknife")
-    t4 = time.perf_counter()
+    t5 = time.perf_counter()
 
     if given is not None:
         origin = "given"
@@ -501,15 +614,20 @@ def measure(
         "npatch": npatch,
         "patch_centers": origin,
         "correlations": len(plans),
-        "pair_tasks": len(labels),
+        "pairs_computed": n_pairs,
         "pairs_skipped": skipped,
-        "patch_cache": cache,
-        # on a cluster the shuffle runs while the patch statistics wait for it: "patches"
+        "pair_tasks": len(groups),
+        "patch_placement": "every worker" if keys is not None else "moved by dask",
+        "patch_bytes": nbytes,
+        "tree_cache": cache,
+        # "split": reading, summaries (and the k-means), the per-patch pieces; "patches": the
+        # patch catalogues and statistics; "placement": patches to every worker
         "seconds": {
-            "summary": round(t1 - t0, 3),
+            "split": round(t1 - t0, 3),
             "patches": round(t2 - t1, 3),
-            "pairs": round(t3 - t2, 3),
-            "finalize": round(t4 - t3, 3),
+            "placement": round(t3 - t2, 3),
+            "pairs": round(t4 - t3, 3),
+            "finalize": round(t5 - t4, 3),
         },
     }
     return Measured(

@@ -2,15 +2,22 @@
 
 A :class:`Sample` is one bin of sources, lenses or randoms as a lazy dask DataFrame with
 canonical column names (``ra``, ``dec`` in degrees; ``e1``, ``e2``, ``sigma`` for sources;
-``wq`` for a weight quantity). Two per-partition functions work on it:
+``wq`` for a weight quantity). The functions here work on one partition's or one patch's
+columns:
 
-* :func:`summarise` (the first pass): rows, rows with a non-finite value, the sums that give
-  ``e_rms``, and every ``every_nth`` position for the k-means;
-* :func:`convert` (the second pass): drop non-finite rows if asked, turn distortions into
-  shears, apply the sign flips, compute the weights, and give the TreeCorr-ready columns
-  ``ra, dec, [g1, g2], [w]``.
+* :func:`value_arrays` takes the columns a sample needs out of a partition, as numpy arrays
+  in their stored precision (float32 stays float32 until :func:`convert`, which gives the
+  same float64 numbers as converting first, with half the bytes to hold and move);
+* :func:`summarise` / :func:`summarise_arrays`: rows, rows with a non-finite value, the sums
+  that give ``e_rms``, and every ``every_nth`` position for the k-means;
+* :func:`convert`, applied to a whole patch once the calibration is known: turn distortions
+  into shears, apply the sign flips, compute the weights, and give the TreeCorr-ready columns
+  ``ra, dec, [g1, g2], [w]`` (float64). Being element-wise, it gives the same numbers
+  whether applied per partition or per patch, so a measurement with given patch centres
+  reads its samples once: the shape calibration is decided from the same pass that groups
+  the rows by patch.
 
-Both are module-level functions so that Dask workers can import them.
+All are module-level functions so that Dask workers can import them.
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ __all__ = [
     "calibrate",
     "combine_summaries",
     "convert",
+    "finite_rows",
     "summarise",
+    "summarise_arrays",
+    "value_arrays",
 ]
 
 ROLES = ("source", "lens", "random")
@@ -89,11 +99,55 @@ class SampleSummary:
     sub_dec: NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
 
 
-def _finite(frame: pd.DataFrame, columns: list[str]) -> NDArray[np.bool_]:
-    ok = np.ones(len(frame), dtype=bool)
+def _column(frame: pd.DataFrame, name: str) -> NDArray[np.floating[Any]]:
+    values = frame[name].to_numpy()
+    if values.dtype.kind == "f":
+        return values
+    return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def value_arrays(frame: pd.DataFrame, columns: list[str]) -> dict[str, NDArray[np.floating[Any]]]:
+    """The named columns of a partition as numpy arrays (floats keep their precision; other
+    types, and missing values, become float64 and NaN)."""
+    return {c: _column(frame, c) for c in columns}
+
+
+def finite_rows(
+    arrays: dict[str, NDArray[np.floating[Any]]], columns: list[str]
+) -> NDArray[np.bool_]:
+    """Rows whose values in ``columns`` are all finite."""
+    n = len(next(iter(arrays.values()))) if arrays else 0
+    ok = np.ones(n, dtype=bool)
     for c in columns:
-        ok &= np.isfinite(frame[c].to_numpy(dtype=np.float64))
+        ok &= np.isfinite(arrays[c])
     return ok
+
+
+def summarise_arrays(
+    arrays: dict[str, NDArray[np.floating[Any]]],
+    columns: list[str],
+    shapes: bool,
+    sigma: bool,
+    every_nth: int,
+    ok: NDArray[np.bool_] | None = None,
+) -> SampleSummary:
+    """:func:`summarise` of a partition's :func:`value_arrays` (``ok``: its finite rows)."""
+    if ok is None:
+        ok = finite_rows(arrays, columns)
+    out = SampleSummary(rows=len(ok), nonfinite=int((~ok).sum()))
+    if shapes:
+        e1 = arrays["e1"].astype(np.float64)[ok]
+        e2 = arrays["e2"].astype(np.float64)[ok]
+        out.n_shape = len(e1)
+        out.sum_e2 = float(np.sum(0.5 * (e1 * e1 + e2 * e2)))
+        if sigma:
+            s = arrays["sigma"].astype(np.float64)[ok]
+            out.sum_sigma2 = float(np.sum(s * s))
+    if every_nth:
+        idx = np.flatnonzero(ok)[::every_nth]
+        out.sub_ra = arrays["ra"].astype(np.float64)[idx]
+        out.sub_dec = arrays["dec"].astype(np.float64)[idx]
+    return out
 
 
 def summarise(
@@ -101,21 +155,7 @@ def summarise(
 ) -> SampleSummary:
     """Summary of one partition (see :class:`SampleSummary`); ``every_nth = 0`` skips the
     k-means subsample."""
-    ok = _finite(frame, columns)
-    out = SampleSummary(rows=len(frame), nonfinite=int((~ok).sum()))
-    if shapes:
-        e1 = frame["e1"].to_numpy(dtype=np.float64)[ok]
-        e2 = frame["e2"].to_numpy(dtype=np.float64)[ok]
-        out.n_shape = len(e1)
-        out.sum_e2 = float(np.sum(0.5 * (e1 * e1 + e2 * e2)))
-        if sigma:
-            s = frame["sigma"].to_numpy(dtype=np.float64)[ok]
-            out.sum_sigma2 = float(np.sum(s * s))
-    if every_nth:
-        idx = np.flatnonzero(ok)[::every_nth]
-        out.sub_ra = frame["ra"].to_numpy(dtype=np.float64)[idx]
-        out.sub_dec = frame["dec"].to_numpy(dtype=np.float64)[idx]
-    return out
+    return summarise_arrays(value_arrays(frame, columns), columns, shapes, sigma, every_nth)
 
 
 def combine_summaries(parts: list[SampleSummary]) -> SampleSummary:
@@ -213,30 +253,36 @@ def calibrate(name: str, cal: ShearCalibration, summary: SampleSummary) -> Calib
 
 
 def convert(
-    frame: pd.DataFrame,
-    columns: list[str],
+    arrays: dict[str, NDArray[np.floating[Any]]],
     role: str,
     calibration: Calibration | None,
     inverse_variance: bool,
-    drop_nonfinite: bool,
-) -> pd.DataFrame:
-    """TreeCorr-ready columns of one partition: ``ra, dec, [g1, g2], [w]`` (float64)."""
-    if drop_nonfinite:
-        frame = frame[_finite(frame, columns)]
+) -> dict[str, NDArray[np.float64]]:
+    """TreeCorr-ready columns of a set of rows: ``ra, dec, [g1, g2], [w]`` (float64).
+
+    Examples
+    --------
+    >>> cal = Calibration("shear", float("nan"), "not used", 1.0, "uniform", False, True, "")
+    >>> out = convert({"ra": np.array([1.0]), "dec": np.array([2.0]),
+    ...                "e1": np.array([0.1], dtype=np.float32), "e2": np.array([0.2])},
+    ...               "source", cal, inverse_variance=False)
+    >>> sorted(out), out["g1"].dtype, out["g2"].tolist()
+    (['dec', 'g1', 'g2', 'ra'], dtype('float64'), [-0.2])
+    """
     out = {
-        "ra": frame["ra"].to_numpy(dtype=np.float64),
-        "dec": frame["dec"].to_numpy(dtype=np.float64),
+        "ra": arrays["ra"].astype(np.float64),
+        "dec": arrays["dec"].astype(np.float64),
     }
     if role == "source":
         assert calibration is not None
         factor = calibration.factor
-        g1 = frame["e1"].to_numpy(dtype=np.float64) * factor
-        g2 = frame["e2"].to_numpy(dtype=np.float64) * factor
+        g1 = arrays["e1"].astype(np.float64) * factor
+        g2 = arrays["e2"].astype(np.float64) * factor
         out["g1"] = -g1 if calibration.flip_g1 else g1
         out["g2"] = -g2 if calibration.flip_g2 else g2
         if inverse_variance:
-            sigma = frame["sigma"].to_numpy(dtype=np.float64)
+            sigma = arrays["sigma"].astype(np.float64)
             out["w"] = 1.0 / (sigma * sigma + calibration.e_rms**2)
-    if "wq" in frame.columns:
-        out["w"] = frame["wq"].to_numpy(dtype=np.float64)
-    return pd.DataFrame(out)
+    if "wq" in arrays:
+        out["w"] = arrays["wq"].astype(np.float64)
+    return out
