@@ -21,6 +21,8 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.delayed import Delayed
 
+from skydask.scheduling import active_client, compute, persist
+
 __all__ = ["compute", "parallel_slots", "persist", "reduce_tree", "tree_reduce"]
 
 log = logging.getLogger(__name__)
@@ -89,16 +91,6 @@ def tree_reduce(
     return result
 
 
-def _active_client() -> Any:
-    """The active distributed client, or None (no client, or distributed not installed)."""
-    try:
-        from distributed import get_client
-
-        return get_client()
-    except (ImportError, ValueError):
-        return None
-
-
 def parallel_slots() -> int:
     """How many tasks the active scheduler runs at once (its threads, over all workers).
 
@@ -114,47 +106,8 @@ def parallel_slots() -> int:
     ...     parallel_slots()
     3
     """
-    client = _active_client()
+    client = active_client()
     if client is None:
         configured = dask.config.get("num_workers", None)
         return max(1, int(configured) if configured else os.cpu_count() or 1)
     return max(1, sum(client.nthreads().values()))
-
-
-def compute(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
-    """``dask.compute(*collections)``, with a progress bar when asked.
-
-    The bar is ``distributed.progress`` when a distributed client is active, dask's
-    ``ProgressBar`` for the local schedulers.
-    """
-    return _run(collections, progress, keep=False)
-
-
-def persist(*collections: Any, progress: bool = False) -> tuple[Any, ...]:
-    """``dask.persist(*collections)`` in one computation, with a progress bar when asked.
-
-    With a distributed client the results stay on the workers (the collections come back
-    backed by futures); with a local scheduler they are computed into this process.
-    """
-    return _run(collections, progress, keep=True)
-
-
-def _run(collections: tuple[Any, ...], progress: bool, keep: bool) -> tuple[Any, ...]:
-    local = dask.persist if keep else dask.compute
-    if not progress:
-        return tuple(local(*collections))
-    client = _active_client()
-    if client is None:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            return tuple(local(*collections))
-    from distributed import progress as distributed_progress
-
-    if keep:
-        kept = client.persist(list(collections))
-        distributed_progress(kept)
-        return tuple(kept)
-    futures = client.compute(list(collections))
-    distributed_progress(futures)
-    return tuple(client.gather(futures))

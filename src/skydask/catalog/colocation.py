@@ -39,6 +39,7 @@ from skydask.catalog.healpix_index import parse_hats_pixel_path
 from skydask.catalog.reader import MemoryPiece, ParquetPiece, ReadPlan, read_piece
 from skydask.catalog.sources import ParquetSource, _as_bound
 from skydask.errors import SchemaError
+from skydask.scheduling import active_client
 
 __all__ = [
     "LOCALITIES",
@@ -81,13 +82,7 @@ def shuffle_method() -> str:
     configured = dask.config.get("dataframe.shuffle.method", None)
     if configured:
         return str(configured)
-    try:
-        from distributed import default_client
-
-        default_client()
-    except (ImportError, ValueError):
-        return "tasks"
-    return "p2p"
+    return "tasks" if active_client() is None else "p2p"
 
 
 def _constant(values: Any) -> object | None:

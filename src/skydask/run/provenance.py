@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from skydask.scheduling import active_client
+
 __all__ = ["cluster_description", "code_version", "package_versions"]
 
 _PACKAGES = (
@@ -52,11 +54,8 @@ def code_version() -> dict[str, Any]:
 
 def cluster_description() -> dict[str, Any]:
     """The scheduler the run used: a distributed cluster's size, or the local scheduler."""
-    try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
+    client = active_client()
+    if client is None:
         import dask
 
         scheduler = dask.config.get("scheduler", "threads")

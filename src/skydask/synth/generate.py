@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from skydask.errors import CatalogReadError, SpecError
+from skydask.scheduling import compute
 from skydask.synth import objects as _objects
 from skydask.synth.config import MAX_ROWS_PER_PATCH, SynthConfig, diff_parameters
 from skydask.synth.io import (
@@ -171,38 +172,6 @@ def _write_tracts(
         log.debug("wrote tract %d: %d rows in %d patches", tract.tract, sum(rows), len(rows))
         out.append({"tract": tract.tract, "rows": int(sum(rows))})
     return out
-
-
-def _distributed_client() -> Any:
-    try:
-        from distributed import default_client
-    except ImportError:
-        return None
-    try:
-        return default_client()
-    except ValueError:  # no client is active
-        return None
-
-
-def _run(tasks: list[Any], progress: bool) -> list[Any]:
-    client = _distributed_client()
-    if client is not None:
-        futures = client.compute(tasks)
-        try:
-            if progress:
-                from distributed import progress as distributed_progress
-
-                distributed_progress(futures)
-            return list(client.gather(futures))
-        except BaseException:
-            client.cancel(futures)  # stop the other tasks writing into a doomed directory
-            raise
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            return list(dask.compute(*tasks))
-    return list(dask.compute(*tasks))
 
 
 def _cached(out: Path, params: dict[str, Any], overwrite: bool) -> SynthInfo | None:
@@ -372,7 +341,7 @@ def generate_object_catalog(
             )
             for g in groups
         ]  # fmt: skip
-        results = [item for part in _run(tasks, progress) for item in part]
+        results = [item for part in compute(*tasks, progress=progress) for item in part]
         results.sort(key=lambda r: r["tract"])
 
         for name, frame in (

@@ -53,9 +53,10 @@ from numpy.typing import NDArray
 
 from skydask.catalog.listing import write_listing
 from skydask.errors import CatalogReadError, SpecError
+from skydask.scheduling import compute
 from skydask.schema.definitions import BANDS, flavour_columns, native_dtypes
 from skydask.synth.config import diff_parameters
-from skydask.synth.generate import SynthInfo, _discard, _replace, _run
+from skydask.synth.generate import SynthInfo, _discard, _replace
 from skydask.synth.io import PARQUET_OPTIONS, arrow_type, read_synth_params
 from skydask.synth.magnitudes import flux_njy
 from skydask.synth.sources_model import (
@@ -557,7 +558,7 @@ def generate_source_tables(
                 info.tracts, info.files, info.truth_files, strict=True
             )
         ]  # fmt: skip
-        results = sorted(_run(tasks, progress), key=lambda r: int(r["tract"]))
+        results = sorted(compute(*tasks, progress=progress), key=lambda r: int(r["tract"]))
         joins = []
         for kind, schema, layout in (
             (SOURCE_DIR, SOURCE_SCHEMA, source_layout),
@@ -572,7 +573,7 @@ def generate_source_tables(
                     for i in range(0, len(ids), _VISITS_PER_TASK)
                 ]
         if joins:
-            _run(joins, progress)
+            compute(*joins, progress=progress)
         shutil.rmtree(tmp / SHARD_DIR, ignore_errors=True)
         for kind in (SOURCE_DIR, FORCED_DIR):
             write_listing(tmp / kind)

@@ -87,6 +87,7 @@ from skydask.analyses.twopoint.samples import (
     summarise,
 )
 from skydask.errors import SchemaError, SpecError
+from skydask.scheduling import active_client, compute
 
 __all__ = ["STATISTICS", "Measured", "Request", "measure"]
 
@@ -219,41 +220,11 @@ def _correlations(requests: Sequence[Request], randoms: str | None) -> list[tupl
     return keys
 
 
-def _client() -> Any:
-    try:
-        from distributed import default_client
-
-        return default_client()
-    except (ImportError, ValueError):
-        return None
-
-
-def _compute(tasks: list[Any], progress: bool) -> list[Any]:
-    client = _client()
-    if client is not None:
-        futures = client.compute(tasks)
-        try:
-            if progress:
-                from distributed import progress as distributed_progress
-
-                distributed_progress(futures)
-            return list(client.gather(futures))
-        except BaseException:
-            client.cancel(futures)
-            raise
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            return list(dask.compute(*tasks))
-    return list(dask.compute(*tasks))
-
-
 def _clear_caches(run: str, published: bool) -> dict[str, int]:
     """The run's tree cache counts; every process then drops the run's patches and trees
     (the workers after this returns, see :func:`.pairs.finish`)."""
     totals = clear_cache(run)  # this process: local schedulers, in-process workers
-    client = _client()
+    client = active_client()
     if client is not None:
         try:
             if published:
@@ -384,7 +355,7 @@ def _place(
 ) -> dict[str, list[str]] | None:
     """Put every non-empty patch on every worker before the pairs (see the module
     docstring); the keys to name them by, or None where Dask is to move them instead."""
-    client = _client()
+    client = active_client()
     if client is None:
         return None
     workers = client.scheduler_info(n_workers=-1)["workers"]
@@ -583,7 +554,7 @@ def measure(
             len(samples), npatch, len(plans), n_pairs, len(tasks), skipped,
             "on every worker" if keys is not None else "moved by Dask",
         )  # fmt: skip
-        results = _compute(tasks, progress)
+        results = list(compute(*tasks, progress=progress))
         del tasks
     finally:
         del patches
