@@ -29,6 +29,7 @@ from typing import Any
 from astropy.wcs import WCS
 from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from skydask.checker.db import Database
 from skydask.checker.models import Check, Image, Report, User, utcnow
@@ -259,7 +260,12 @@ def visible_report(db: Database, user: User, report_id: int) -> Report:
     NotFoundError, ForbiddenError
     """
     with db.read() as s:
-        report = s.get(Report, report_id)
+        return _owned_report(s, user, report_id)
+
+
+def _owned_report(session: Session, user: User, report_id: int) -> Report:
+    """Report ``report_id`` from ``session``, if it exists and ``user`` wrote it or is admin."""
+    report = session.get(Report, report_id)
     if report is None:
         raise NotFoundError(f"report {report_id} does not exist")
     if report.user_id != user.id and user.role != "admin":
@@ -280,11 +286,7 @@ def update_report(db: Database, user: User, report_id: int, changes: dict[str, A
     if "problem" in changes and changes["problem"] not in problem_codes():
         raise SpecError(f"unknown problem class {changes['problem']!r}")
     with db.write() as s:
-        report = s.get(Report, report_id)
-        if report is None:
-            raise NotFoundError(f"report {report_id} does not exist")
-        if report.user_id != user.id and user.role != "admin":
-            raise ForbiddenError(f"report {report_id} belongs to another user")
+        report = _owned_report(s, user, report_id)
         for name, value in changes.items():
             setattr(report, name, value)
         if report.problem == "other" and not (report.label or "").strip():
@@ -300,11 +302,7 @@ def delete_report(db: Database, user: User, report_id: int) -> None:
     NotFoundError, ForbiddenError
     """
     with db.write() as s:
-        report = s.get(Report, report_id)
-        if report is None:
-            raise NotFoundError(f"report {report_id} does not exist")
-        if report.user_id != user.id and user.role != "admin":
-            raise ForbiddenError(f"report {report_id} belongs to another user")
+        report = _owned_report(s, user, report_id)
         s.delete(report)
 
 
