@@ -33,11 +33,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dask
 import pyarrow.parquet as pq
 
 import skydask
 from peak_memory import peak_memory_mb  # run as a script: this folder is on sys.path
-from skydask.analyses.locus.selection import build_plan, star_frame
+from skydask.analyses.locus.selection import build_plan
+from skydask.analyses.locus.stars import star_arrays
 from skydask.analyses.stellar_locus import StellarLocusConfig, stellar_locus
 from skydask.synth import generate_object_catalog
 
@@ -79,8 +81,9 @@ def run_scan_only(path: Path) -> int:
     cat = skydask.open_catalog(path)
     plan = build_plan(cat, StellarLocusConfig())
     rows = cat.select(list(plan.quantities)).where(plan.pushdown or "True").to_dask()
-    stars = rows.map_partitions(star_frame, plan, "ebv", meta=star_frame(rows._meta, plan, "ebv"))
-    return int(stars.persist().shape[0].compute())
+    build = dask.delayed(star_arrays, pure=True)
+    (kept,) = dask.persist([build(part, plan, "ebv") for part in rows.to_delayed()])
+    return sum(stars.counts[plan.selections[0].key] for stars in dask.compute(*kept))
 
 
 METHODS: dict[str, Callable[[Path], Any]] = {

@@ -29,23 +29,27 @@ How it runs: one scan of the catalogue, then passes over the selected stars
 1. **One scan.** ``catalog.select(quantities).where(cut)`` reads only the needed columns (PSF
    fluxes of the bands used, the S/N bands' flux errors, flags, ``extendedness``, ``clean``,
    extinction) of the row groups that the cut does not exclude by their Parquet statistics,
-   and keeps the rows that pass the cut every piece shares. Each partition becomes a *star
-   frame* (:func:`.locus.selection.star_frame`): per distinct cut a flag, each colour the
-   pieces use (for the stars of their cut), each principal colour, each star's g-i bin; about
-   110 bytes per selected star with the default configuration (12 float64, 3 int16, 5 flags),
-   i.e. 70 MB for the 630,000 stars with S/N > 300 of a 20-million-object synthetic catalogue.
-   The star frame stays in worker memory (``persist``) for the passes: on a cluster it is
-   spread over the workers and never collected, so the bound is 110 bytes times the bright
-   point sources per worker. Keeping it costs that memory; re-reading the catalogue for each
-   pass would cost 11 scans (``persist=False`` does that, and keeps nothing). The kept frame
-   is coalesced into one partition per scheduler slot
+   and keeps the rows that pass the cut every piece shares. Each partition becomes the
+   compact arrays the passes read (:func:`.locus.stars.star_arrays`: per fit the two colours
+   of the stars of its cut, each principal colour, each locus colour with the star's g-i
+   bin; 16 bytes per star and fit plane, 8 per principal or locus colour). In the same task,
+   everything that does not depend on a fitted line is reduced at once: the star counts, the
+   plot histograms, the box sums of every fit and the histogram pass of the medians of the
+   principal and locus colours; the plot planes' arrays are then dropped. The arrays stay in
+   worker memory (``persist``) for the passes: on a cluster they are spread over the workers
+   and never collected (about 60 MB for the 630,000 stars with S/N > 300 of a 20-million-object
+   synthetic catalogue). Keeping them costs that memory; re-reading the catalogue for each
+   pass would cost ten scans (``persist=False`` does that, and keeps nothing). The kept arrays
+   are coalesced into one partition per scheduler slot
    (:func:`~skydask.analyses.reduction.parallel_slots`): a pass is then a few tasks on large
-   arrays rather than one per catalogue file, which halved the passes' time (19 files, 2
-   threads).
-2. **Passes over the star frame**, all decomposable (:func:`~skydask.analyses.tree_reduce`):
-   the box sums, the plot histograms and the counts; per clip step, the two passes of the exact
-   quartiles and a sums pass; the exact medians (two passes) and the exact median absolute
-   deviations (two passes): 11 passes with Rubin's two clip steps.
+   arrays rather than one per catalogue file.
+2. **Passes over the kept stars**, all decomposable (a partial per partition merged in a tree,
+   :func:`~skydask.analyses.reduction.reduce_tree`): per clip step, the two passes of the
+   exact quartiles of the distances in the strip and a sums pass to refit; then the exact
+   medians of the distances (two passes) and their median absolute deviations (two passes):
+   ten passes with Rubin's two clip steps. The principal and locus colours' medians and
+   absolute deviations need no fit, so their passes ride along with the first clip step's
+   (:class:`~skydask.analyses.locus.quantiles.QuantileQueue`).
 
 The fits need only the partial sums ``n, Sx, Sy, Sxx, Syy, Sxy`` (the orthogonal fit of a line
 with equal errors is the principal axis of the 2x2 covariance), so they equal a fit on the
@@ -77,7 +81,6 @@ import uuid
 from typing import Any
 
 import dask
-import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
@@ -99,7 +102,6 @@ from skydask.analyses.locus.fitting import (
     PerpValues,
     PrincipalValues,
     Region,
-    StarColumns,
     SumsTask,
     line_from_sums,
 )
@@ -107,7 +109,7 @@ from skydask.analyses.locus.quantiles import (
     SIGMA_MAD,
     HistSpec,
     QuantileJob,
-    exact_quantiles,
+    QuantileQueue,
     merge_partials,
 )
 from skydask.analyses.locus.result import (
@@ -118,8 +120,9 @@ from skydask.analyses.locus.result import (
     StellarLocusResult,
     Verdict,
 )
-from skydask.analyses.locus.selection import Plan, build_plan, covey_edges, star_frame
-from skydask.analyses.reduction import parallel_slots, tree_reduce
+from skydask.analyses.locus.selection import Plan, build_plan, covey_edges
+from skydask.analyses.locus.stars import StarArrays, locus_key, pair_key, star_arrays
+from skydask.analyses.reduction import compute, parallel_slots, reduce_tree
 from skydask.analyses.scan import ScanPlan, scan_together
 from skydask.catalog.catalog import Catalog
 from skydask.data import covey_locus
@@ -167,7 +170,7 @@ class TooFewStarsError(SkydaskError, ValueError):
 
 
 class _Pass:
-    """The partial of one pass: every task on one partition, sharing one column view.
+    """The partial of one pass: every task on one partition of the kept stars.
 
     Dask tokenizes a delayed function's arguments; walking the tasks' fields for every
     partition of every pass costs more than the pass's arithmetic, so a pass carries a random
@@ -181,25 +184,38 @@ class _Pass:
     def __dask_tokenize__(self) -> str:
         return self.token
 
-    def __call__(self, frame: pd.DataFrame) -> dict[str, Any]:
-        stars = StarColumns(frame)
+    def __call__(self, stars: StarArrays) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for task in self.tasks:
             out.update(task.partial(stars))
         return out
 
 
-def _run_pass(frame: dd.DataFrame, config: StellarLocusConfig, tasks: list[Any]) -> dict[str, Any]:
+class _ScanPart:
+    """One catalogue partition's task in the scan: its star arrays (only those the passes
+    read) and the partial of everything that needs no fitted line (tokenized as :class:`_Pass`).
+    """
+
+    def __init__(self, plan: Plan, ebv_quantity: str, first: _Pass, keep: frozenset[str]):
+        self.plan, self.ebv_quantity, self.first, self.keep = plan, ebv_quantity, first, keep
+        self.token = uuid.uuid4().hex
+
+    def __dask_tokenize__(self) -> str:
+        return self.token
+
+    def __call__(self, frame: pd.DataFrame) -> tuple[StarArrays, dict[str, Any]]:
+        stars = star_arrays(frame, self.plan, self.ebv_quantity)
+        return stars.only(self.keep), self.first(stars)
+
+
+def _run_pass(parts: list[Any], config: StellarLocusConfig, tasks: list[Any]) -> dict[str, Any]:
     """One decomposable pass: every task's partial on every partition, merged in a tree."""
     if not tasks:
         return {}
-    return tree_reduce(
-        frame,
-        _Pass(tuple(tasks)),
-        merge_partials,
-        split_every=config.split_every,
-        progress=config.progress,
-    )
+    partial = dask.delayed(_Pass(tuple(tasks)), pure=True)
+    tree = reduce_tree([partial(p) for p in parts], merge_partials, config.split_every)
+    (merged,) = compute(tree, progress=config.progress)
+    return dict(merged)
 
 
 def _grid(colour: str, step: float) -> tuple[float, float, int]:
@@ -282,10 +298,10 @@ def stellar_locus(
     selected = catalog.select(list(plan.quantities))
     if plan.pushdown is not None:
         selected = selected.where(plan.pushdown)
-    rows = selected.to_dask()
-    meta = star_frame(rows._meta, plan, config.ebv_quantity)
-    stars = rows.map_partitions(star_frame, plan, config.ebv_quantity, meta=meta)
-    return _measure(functools.partial(_run_pass, stars, config), plan, config)
+    first = _FirstPass(plan, config)
+    stars, partials = first.scan(selected.to_dask().to_delayed(), slots=None)
+    (merged,) = compute(partials, progress=config.progress)
+    return _measure(functools.partial(_run_pass, stars, config), merged, first, plan, config)
 
 
 def stellar_locus_plan(
@@ -293,7 +309,7 @@ def stellar_locus_plan(
 ) -> ScanPlan:
     """:func:`stellar_locus` as a plan for :func:`~skydask.analyses.scan.scan_together`, so
     that it shares one catalogue scan with other analyses (parameters as
-    :func:`stellar_locus`; the star frame is always kept in memory, ``persist=True``).
+    :func:`stellar_locus`; the selected stars are always kept in memory, ``persist=True``).
     """
     config = (config or StellarLocusConfig()).replace(**overrides)
     if not config.persist:
@@ -303,57 +319,146 @@ def stellar_locus_plan(
         )
     plan = build_plan(catalog, config)  # raises on unknown quantities, before reading
     log.info("stellar_locus: reading %s where %s", list(plan.quantities), plan.pushdown)
+    first = _FirstPass(plan, config)
 
-    meta: dict[str, pd.DataFrame] = {}
+    def collect(frames: list[Any], scanned: Catalog) -> tuple[list[Any], Any]:
+        return first.scan(frames, slots=parallel_slots())
 
-    def collect(frames: list[Any], scanned: Catalog) -> list[Any]:
-        meta["stars"] = star_frame(
-            scanned.select(list(plan.quantities)).meta, plan, config.ebv_quantity
-        )
-        build = dask.delayed(star_frame, pure=True)
-        stars = [build(f, plan, config.ebv_quantity) for f in frames]
-        # The star frame is ~3 % of the rows; one partition per scheduler slot makes each of
-        # the passes a few tasks on large arrays instead of one per catalogue file.
-        slots = parallel_slots()
-        if len(stars) > slots:
-            concat = dask.delayed(_concat_frames, pure=True)
-            bounds = np.linspace(0, len(stars), slots + 1).round().astype(int)
-            stars = [concat(stars[a:b]) for a, b in itertools.pairwise(bounds.tolist())]
-        return stars
-
-    def finish(kept: list[Any]) -> StellarLocusResult:
-        stars = dd.from_delayed(kept, meta=meta["stars"], verify_meta=False)
-        return _measure(functools.partial(_run_pass, stars, config), plan, config)
+    def finish(kept: tuple[list[Any], Any]) -> StellarLocusResult:
+        stars, partials = kept
+        (merged,) = compute(partials)  # already in memory: a lookup
+        return _measure(functools.partial(_run_pass, stars, config), merged, first, plan, config)
 
     return ScanPlan("stellar_locus", catalog, plan.quantities, plan.pushdown, collect, finish)
 
 
-def _concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    return pd.concat(frames, ignore_index=True)
+class _FirstPass:
+    """What the scan computes besides the star arrays: everything that needs no fitted line.
 
+    The star counts, the plot histograms, the box sums of every fit, and the histogram pass of
+    the medians of the principal and locus colours (whose gather pass then rides along with
+    the first clip step's, see :class:`~skydask.analyses.locus.quantiles.QuantileQueue`).
+    """
 
-def _measure(run: Any, plan: Plan, config: StellarLocusConfig) -> StellarLocusResult:
-    # -- pass 1: counts, plot histograms, the box sums of every fit --------------------------
-    tasks: list[Any] = [CountTask(f"count:{s.key}", s.key) for s in plan.selections]
-    grids = {}
-    for plane in config.planes:
-        grids[plane.key] = (_grid(plane.x, config.density_bin), _grid(plane.y, config.density_bin))
-        tasks.append(
-            DensityTask(
-                f"density:{plane.key}",
-                plane,
-                plan.selection(f"plane:{plane.key}"),
-                *grids[plane.key],
+    def __init__(self, plan: Plan, config: StellarLocusConfig) -> None:
+        self.tasks: list[Any] = [CountTask(f"count:{s.key}", s.key) for s in plan.selections]
+        self.grids = {}
+        for plane in config.planes:
+            grid = (_grid(plane.x, config.density_bin), _grid(plane.y, config.density_bin))
+            self.grids[plane.key] = grid
+            self.tasks.append(
+                DensityTask(
+                    f"density:{plane.key}", plane, plan.selection(f"plane:{plane.key}"), *grid
+                )
             )
+        self.sums = {
+            f.name: SumsTask(f"sums:{f.name}", f, plan.selection(f"fit:{f.name}"), Region("box"))
+            for f in config.fits
+        }
+        self.tasks += list(self.sums.values())
+        self.queue = QuantileQueue()
+        self.queue.add(_colour_median_jobs(plan, config))
+        self.tasks += self.queue.tasks()
+        # the arrays the passes after the scan read: the fits' planes and the colours
+        self.keep = frozenset(
+            [pair_key(f.x, f.y, plan.selection(f"fit:{f.name}")) for f in config.fits]
+            + [pc.name for pc in config.principal_colours]
+            + [locus_key(c, plan.selection(f"locus:{c}")) for c in config.locus_colours]
         )
-    sel = {f.name: plan.selection(f"fit:{f.name}") for f in config.fits}
-    sums_tasks = {
-        f.name: SumsTask(f"sums:{f.name}", f, sel[f.name], Region("box")) for f in config.fits
+        self.scan_part = _ScanPart(plan, config.ebv_quantity, _Pass(tuple(self.tasks)), self.keep)
+        self.split_every = config.split_every
+
+    def scan(self, frames: list[Any], slots: int | None) -> tuple[list[Any], Any]:
+        """Per frame the kept star arrays, coalesced into ``slots`` partitions (None: as
+        they are), and the merge tree of the partials."""
+        build = dask.delayed(self.scan_part, pure=True, nout=2)
+        parts = [build(f) for f in frames]
+        stars = [p[0] for p in parts]
+        if slots is not None and len(stars) > slots:
+            # The kept stars are ~3 % of the rows; one partition per scheduler slot makes each
+            # of the passes a few tasks on large arrays instead of one per catalogue file.
+            concat = dask.delayed(StarArrays.concat, pure=True)
+            bounds = np.linspace(0, len(stars), slots + 1).round().astype(int)
+            stars = [concat(stars[a:b]) for a, b in itertools.pairwise(bounds.tolist())]
+        partials = reduce_tree([p[1] for p in parts], merge_partials, self.split_every)
+        return stars, partials
+
+
+def _colour_median_jobs(plan: Plan, config: StellarLocusConfig) -> dict[str, QuantileJob]:
+    """The medians of the principal colours and of the locus colours per g-i bin."""
+    hist = _mmag_hist(config)
+    jobs = {
+        f"pc:{pc.name}": QuantileJob(PrincipalValues(pc.name), hist, 1, (0.5,))
+        for pc in config.principal_colours
     }
-    first = run(tasks + list(sums_tasks.values()))
+    # the locus colours are binned around Covey's medians, +-_LOCUS_HALF_RANGE
+    locus_hist = HistSpec(
+        -_LOCUS_HALF_RANGE,
+        config.locus_hist_bin,
+        round(2 * _LOCUS_HALF_RANGE / config.locus_hist_bin),
+    )
+    covey = covey_locus()
+    ngroups = len(plan.gi_edges or covey_edges()) - 1
+    for c in config.locus_colours:
+        expected = covey[c].to_numpy(dtype=np.float64) if c in covey else np.zeros(len(covey))
+        jobs[f"locus:{c}"] = QuantileJob(
+            LocusValues(c, plan.selection(f"locus:{c}")),
+            locus_hist,
+            ngroups,
+            (0.5,),
+            offset=tuple(float(v) for v in expected),
+        )
+    return jobs
+
+
+class _Passes:
+    """The passes after the scan: each runs the caller's tasks and the quantile jobs' next
+    steps, and queues a median absolute deviation as soon as its median is known."""
+
+    def __init__(self, run: Any, queue: QuantileQueue, hist: HistSpec) -> None:
+        self.run, self.queue, self.hist = run, queue, hist
+        self.deviations: dict[str, Any] = {}  # median job -> its values, awaiting the median
+        self.count = 0
+
+    def deviation_of(self, key: str, source: Any) -> None:
+        """Queue the MAD of job ``key``'s values once its median is known."""
+        self.deviations[key] = source
+        self.follow_up()
+
+    def follow_up(self) -> None:
+        for key in [k for k in self.deviations if k in self.queue.done]:
+            source = self.deviations.pop(key)
+            (median,), (n,) = self.queue.done[key]
+            if n > 0:
+                job = QuantileJob(source, self.hist, 1, (0.5,), center=(float(median[0]),))
+                self.queue.add({f"mad:{key}": job})
+
+    def step(self, tasks: list[Any]) -> dict[str, Any]:
+        merged = self.run(tasks + self.queue.tasks())
+        self.count += 1
+        self.queue.update(merged)
+        self.follow_up()
+        return merged
+
+    def until_done(self, keys: list[str]) -> dict[str, tuple[Any, Any]]:
+        while any(k not in self.queue.done for k in keys):
+            self.step([])
+        return {k: self.queue.done[k] for k in keys}
+
+
+def _measure(
+    run: Any, first: dict[str, Any], scan: _FirstPass, plan: Plan, config: StellarLocusConfig
+) -> StellarLocusResult:
+    # -- from the scan: counts, plot histograms, the box sums of every fit -----------------
+    hist = _mmag_hist(config)
+    passes = _Passes(run, scan.queue, hist)
+    scan.queue.update(first)
+    for pc in config.principal_colours:
+        passes.deviation_of(f"pc:{pc.name}", PrincipalValues(pc.name))
     counts = {s.key: int(first[f"count:{s.key}"]) for s in plan.selections}
     log.info("stellar_locus: stars per cut %s", counts)
 
+    sel = {f.name: plan.selection(f"fit:{f.name}") for f in config.fits}
     lines: dict[str, Line] = {}
     steps: dict[str, list[FitStep]] = {}
     regions: dict[str, Region] = {}
@@ -361,26 +466,16 @@ def _measure(run: Any, plan: Plan, config: StellarLocusConfig) -> StellarLocusRe
         sums = first[f"sums:{f.name}"]
         if sums[0] < config.min_stars:
             raise _too_few(f, int(sums[0]), "in the fit box", config)
-        lines[f.name] = line_from_sums(sums, sums_tasks[f.name].origin)
+        line = lines[f.name] = line_from_sums(sums, scan.sums[f.name].origin)
         steps[f.name] = [
-            FitStep(
-                None,
-                None,
-                None,
-                None,
-                None,
-                int(sums[0]),
-                lines[f.name].slope,
-                lines[f.name].intercept,
-            )
+            FitStep(None, None, None, None, None, int(sums[0]), line.slope, line.intercept)
         ]
         regions[f.name] = Region("box")
 
     # -- clip steps: exact quartiles of the distances in the strip, then refit -------------
-    hist = _mmag_hist(config)
-    for n_sigma in config.clip_sigmas:
+    for step, n_sigma in enumerate(config.clip_sigmas):
         jobs = {
-            f.name: QuantileJob(
+            f"strip{step}:{f.name}": QuantileJob(
                 PerpValues(f, sel[f.name], Region("strip", lines[f.name]), lines[f.name]),
                 hist,
                 1,
@@ -388,10 +483,11 @@ def _measure(run: Any, plan: Plan, config: StellarLocusConfig) -> StellarLocusRe
             )
             for f in config.fits
         }
-        quartiles = exact_quantiles(run, jobs)
+        scan.queue.add(jobs)
+        quartiles = passes.until_done(list(jobs))
         clips = {}
         for f in config.fits:
-            (q,), (n_strip,) = quartiles[f.name]
+            (q,), (n_strip,) = quartiles[f"strip{step}:{f.name}"]
             if n_strip < config.min_stars:
                 raise _too_few(
                     f, int(n_strip), "between the perpendiculars through the box ends", config
@@ -404,7 +500,7 @@ def _measure(run: Any, plan: Plan, config: StellarLocusConfig) -> StellarLocusRe
             )
             for f in config.fits
         }
-        refit = run(list(refit_tasks.values()))
+        refit = passes.step(list(refit_tasks.values()))
         for f in config.fits:
             sums = refit[f"sums:{f.name}"]
             clip, n_strip, q25, q75 = clips[f.name]
@@ -416,57 +512,26 @@ def _measure(run: Any, plan: Plan, config: StellarLocusConfig) -> StellarLocusRe
                     config,
                 )
             regions[f.name] = refit_tasks[f.name].region
-            lines[f.name] = line_from_sums(sums, refit_tasks[f.name].origin)
+            line = lines[f.name] = line_from_sums(sums, refit_tasks[f.name].origin)
             steps[f.name].append(
-                FitStep(
-                    n_sigma,
-                    n_strip,
-                    q25,
-                    q75,
-                    clip,
-                    int(sums[0]),
-                    lines[f.name].slope,
-                    lines[f.name].intercept,
-                )
+                FitStep(n_sigma, n_strip, q25, q75, clip, int(sums[0]), line.slope, line.intercept)
             )
 
-    # -- exact medians, then exact median absolute deviations ------------------------------
-    edges = plan.gi_edges or covey_edges()
-    # the locus colours are binned around Covey's medians, +-_LOCUS_HALF_RANGE
-    locus_hist = HistSpec(
-        -_LOCUS_HALF_RANGE,
-        config.locus_hist_bin,
-        round(2 * _LOCUS_HALF_RANGE / config.locus_hist_bin),
-    )
-    sources: dict[str, Any] = {}
+    # -- exact medians of the final distances, then their median absolute deviations -------
     for f in config.fits:
-        sources[f"fit:{f.name}"] = PerpValues(f, sel[f.name], regions[f.name], lines[f.name])
-    for pc in config.principal_colours:
-        sources[f"pc:{pc.name}"] = PrincipalValues(pc.name)
-    jobs = {k: QuantileJob(s, hist, 1, (0.5,)) for k, s in sources.items()}
-    covey = covey_locus()
-    for c in config.locus_colours:
-        expected = covey[c].to_numpy(dtype=np.float64) if c in covey else np.zeros(len(covey))
-        jobs[f"locus:{c}"] = QuantileJob(
-            LocusValues(c, plan.selection(f"locus:{c}")),
-            locus_hist,
-            len(edges) - 1,
-            (0.5,),
-            offset=tuple(float(v) for v in expected),
-        )
-    medians = exact_quantiles(run, jobs)
-    mad_jobs = {
-        k: QuantileJob(s, hist, 1, (0.5,), center=(float(medians[k][0][0, 0]),))
-        for k, s in sources.items()
-        if medians[k][1][0] > 0
-    }
-    mads = exact_quantiles(run, mad_jobs)
+        source = PerpValues(f, sel[f.name], regions[f.name], lines[f.name])
+        scan.queue.add({f"fit:{f.name}": QuantileJob(source, hist, 1, (0.5,))})
+        passes.deviation_of(f"fit:{f.name}", source)
+    while scan.queue.pending:
+        passes.step([])
+    log.info("stellar_locus: %d passes over the kept stars", passes.count)
+    done = scan.queue.done
 
     def stats(key: str) -> tuple[int, float, float]:
-        n = int(medians[key][1][0])
+        n = int(done[key][1][0])
         if n == 0:
             return 0, math.nan, math.nan
-        return n, float(medians[key][0][0, 0]), SIGMA_MAD * float(mads[key][0][0, 0])
+        return n, float(done[key][0][0, 0]), SIGMA_MAD * float(done[f"mad:{key}"][0][0, 0])
 
     fits = {}
     for f in config.fits:
@@ -486,10 +551,10 @@ def _measure(run: Any, plan: Plan, config: StellarLocusConfig) -> StellarLocusRe
     for pc in config.principal_colours:
         n, median, sigma = stats(f"pc:{pc.name}")
         principal[pc.name] = PrincipalColourResult(pc, n, median, sigma)
-    locus = _locus_table(config, edges, medians)
+    locus = _locus_table(config, plan.gi_edges or covey_edges(), done)
     density = {}
     for plane in config.planes:
-        (x0, x1, nx), (y0, y1, ny) = grids[plane.key]
+        (x0, x1, nx), (y0, y1, ny) = scan.grids[plane.key]
         counts_2d = np.asarray(first[f"density:{plane.key}"]).reshape(nx, ny)
         density[plane.key] = Density(
             plane, np.linspace(x0, x1, nx + 1), np.linspace(y0, y1, ny + 1), counts_2d

@@ -8,12 +8,12 @@ the same line; it is deprecated since SciPy 1.17 and not needed.
 
 Every task is a small frozen dataclass with a ``partial(stars) -> dict`` method, so a pass is a
 list of tasks applied to each partition of the selected stars and merged with
-:func:`~skydask.analyses.locus.quantiles.merge_partials`. A partition of the star frame
-(:func:`~skydask.analyses.locus.selection.star_frame`) holds one boolean column per star cut and
-the values the tasks need, computed once from the extinction-corrected magnitudes when the
-frame is built: each colour for the stars of each cut that uses it (NaN for the others), each
-principal colour, each star's g-i bin. A pass then does only the arithmetic that depends on the
-current fit.
+:func:`~skydask.analyses.locus.quantiles.merge_partials`. A partition of the selected stars
+(:class:`~skydask.analyses.locus.stars.StarArrays`) holds, computed once from the
+extinction-corrected magnitudes, the colours of each fit's plane for the stars of its cut, each
+principal colour and each locus colour with its g-i bin, each array holding only the stars it
+describes. A pass then does only the arithmetic that depends on the current fit, and a strip
+or a clip first takes the stars inside it, so the distances are computed for those alone.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from skydask.analyses.locus.config import ColourPlane, LocusFit
+from skydask.analyses.locus.stars import StarArrays, locus_key, pair_key
 
 __all__ = [
     "CountTask",
@@ -36,55 +36,13 @@ __all__ = [
     "PerpValues",
     "PrincipalValues",
     "Region",
-    "StarColumns",
     "SumsTask",
-    "colour_column",
-    "gi_bin_column",
     "line_from_sums",
     "perpendicular_mmag",
-    "principal_column",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-
-
-def colour_column(colour: str, selection: str) -> str:
-    """Star-frame column of a colour for the stars of one cut (NaN for the others)."""
-    return f"{colour}@{selection}"
-
-
-def principal_column(name: str) -> str:
-    """Star-frame column of a principal colour in mmag (NaN outside its range or cut)."""
-    return f"pc_{name}"
-
-
-def gi_bin_column(selection: str) -> str:
-    """Star-frame column of the g-i bin index of the stars of one cut (-1 for the others)."""
-    return f"gi_bin@{selection}"
-
-
-class StarColumns:
-    """One partition of the star frame as NumPy arrays, each looked up once per pass.
-
-    Examples
-    --------
-    >>> stars = StarColumns(pd.DataFrame({"g-r@sel0": [0.5, np.nan], "sel0": [True, False]}))
-    >>> stars["g-r@sel0"].tolist(), int(stars["sel0"].sum())
-    ([0.5, nan], 1)
-    """
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self._arrays: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        # pandas column access costs more than the arithmetic on a column here: do it once,
-        # and only for the columns a pass uses
-        if name not in self._arrays:
-            self._arrays[name] = self.frame[name].to_numpy()
-        return self._arrays[name]
 
 
 @dataclass(frozen=True)
@@ -161,29 +119,39 @@ class Region:
     line: Line | None = None
     clip_mmag: float | None = None
 
-    def mask(
-        self, fit: LocusFit, x: FloatArray, y: FloatArray, perp: FloatArray | None = None
-    ) -> BoolArray:
-        """Which points are in the region (NaN colours never are: NaN compares false).
+    def select(
+        self, fit: LocusFit, x: FloatArray, y: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+        """The points in the region, and for a clip their distances (mmag) from ``line``.
 
-        ``perp``: the points' perpendicular distances (mmag) from ``line``, when the caller
-        has them already (a clip needs them).
+        A strip takes its points first, so a clip computes the distances of those alone.
+
+        Examples
+        --------
+        >>> from skydask.analyses.locus.config import RUBIN_FITS
+        >>> w = RUBIN_FITS["w"]
+        >>> x, y = np.array([0.5, 0.5, 2.0]), np.array([0.2, 0.9, 0.7])
+        >>> Region("box").select(w, x, y)[0].tolist()
+        [0.5]
+        >>> xs, ys, d = Region("clip", Line(0.4, 0.0), 100.0).select(w, x, y)
+        >>> xs.tolist(), d.round(1).tolist()
+        ([0.5], [0.0])
         """
-        with np.errstate(invalid="ignore"):
-            if self.kind == "box":
-                inside = (x > fit.x_min) & (x < fit.x_max) & (y > fit.y_min) & (y < fit.y_max)
-                return np.asarray(inside)
-            assert self.line is not None
-            (x1, y1), (x2, y2) = self.line.ends(fit)
-            t1, t2 = (float(v) for v in self.line.along(np.array([x1, x2]), np.array([y1, y2])))
-            t = self.line.along(x, y)
-            keep = (t > min(t1, t2)) & (t < max(t1, t2))
-            if self.kind == "clip":
-                assert self.clip_mmag is not None
-                if perp is None:
-                    perp = self.line.perpendicular_mmag(x, y)
-                keep &= np.abs(perp) <= self.clip_mmag
-            return np.asarray(keep)
+        if self.kind == "box":
+            inside = (x > fit.x_min) & (x < fit.x_max) & (y > fit.y_min) & (y < fit.y_max)
+            return x[inside], y[inside], None
+        assert self.line is not None
+        (x1, y1), (x2, y2) = self.line.ends(fit)
+        t1, t2 = (float(v) for v in self.line.along(np.array([x1, x2]), np.array([y1, y2])))
+        t = self.line.along(x, y)
+        strip = np.flatnonzero((t > min(t1, t2)) & (t < max(t1, t2)))
+        x, y = x[strip], y[strip]
+        if self.kind != "clip":
+            return x, y, None
+        assert self.clip_mmag is not None
+        perp = self.line.perpendicular_mmag(x, y)
+        keep = np.abs(perp) <= self.clip_mmag
+        return x[keep], y[keep], perp[keep]
 
 
 @dataclass(frozen=True)
@@ -200,11 +168,10 @@ class SumsTask:
         f = self.fit
         return 0.5 * (f.x_min + f.x_max), 0.5 * (f.y_min + f.y_max)
 
-    def partial(self, stars: StarColumns) -> dict[str, Any]:
-        x = stars[colour_column(self.fit.x, self.selection)]
-        y = stars[colour_column(self.fit.y, self.selection)]
-        keep = self.region.mask(self.fit, x, y)
-        dx, dy = x[keep] - self.origin[0], y[keep] - self.origin[1]
+    def partial(self, stars: StarArrays) -> dict[str, Any]:
+        x, y = stars.pairs[pair_key(self.fit.x, self.fit.y, self.selection)]
+        x, y, _ = self.region.select(self.fit, x, y)
+        dx, dy = x - self.origin[0], y - self.origin[1]
         sums = [len(dx), dx.sum(), dy.sum(), (dx * dx).sum(), (dy * dy).sum(), (dx * dy).sum()]
         return {self.key: np.array(sums, dtype=np.float64)}
 
@@ -218,28 +185,23 @@ class PerpValues:
     region: Region
     line: Line
 
-    def values(self, stars: StarColumns) -> tuple[IntArray, FloatArray]:
-        x = stars[colour_column(self.fit.x, self.selection)]
-        y = stars[colour_column(self.fit.y, self.selection)]
-        if self.region.line == self.line:  # one distance computation serves the clip too
+    def values(self, stars: StarArrays) -> tuple[IntArray, FloatArray]:
+        x, y = stars.pairs[pair_key(self.fit.x, self.fit.y, self.selection)]
+        x, y, d = self.region.select(self.fit, x, y)
+        if d is None or self.region.line != self.line:  # a clip's distances serve when they can
             d = self.line.perpendicular_mmag(x, y)
-            d = d[self.region.mask(self.fit, x, y, d)]
-        else:
-            keep = self.region.mask(self.fit, x, y)
-            d = self.line.perpendicular_mmag(x[keep], y[keep])
         return np.zeros(len(d), dtype=np.int64), d
 
 
 @dataclass(frozen=True)
 class PrincipalValues:
     """An SDSS principal colour (mmag) of the stars of its cut whose parallel colour is in
-    range (computed when the star frame is built)."""
+    range (computed when the star arrays are built)."""
 
     name: str
 
-    def values(self, stars: StarColumns) -> tuple[IntArray, FloatArray]:
-        value = stars[principal_column(self.name)]
-        value = value[np.isfinite(value)]
+    def values(self, stars: StarArrays) -> tuple[IntArray, FloatArray]:
+        value = stars.values[self.name]
         return np.zeros(len(value), dtype=np.int64), value
 
 
@@ -250,11 +212,9 @@ class LocusValues:
     colour: str
     selection: str
 
-    def values(self, stars: StarColumns) -> tuple[IntArray, FloatArray]:
-        group = stars[gi_bin_column(self.selection)]
-        value = stars[colour_column(self.colour, self.selection)]
-        inside = group >= 0
-        return group[inside].astype(np.int64), value[inside]
+    def values(self, stars: StarArrays) -> tuple[IntArray, FloatArray]:
+        group, value = stars.groups[locus_key(self.colour, self.selection)]
+        return group.astype(np.int64), value
 
 
 @dataclass(frozen=True)
@@ -267,14 +227,12 @@ class DensityTask:
     x_range: tuple[float, float, int]
     y_range: tuple[float, float, int]
 
-    def partial(self, stars: StarColumns) -> dict[str, Any]:
-        x = stars[colour_column(self.plane.x, self.selection)]
-        y = stars[colour_column(self.plane.y, self.selection)]
+    def partial(self, stars: StarArrays) -> dict[str, Any]:
+        x, y = stars.pairs[pair_key(self.plane.x, self.plane.y, self.selection)]
         (x0, x1, nx), (y0, y1, ny) = self.x_range, self.y_range
-        with np.errstate(invalid="ignore"):
-            ix = np.floor((x - x0) / (x1 - x0) * nx)
-            iy = np.floor((y - y0) / (y1 - y0) * ny)
-            inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+        ix = np.floor((x - x0) / (x1 - x0) * nx)
+        iy = np.floor((y - y0) / (y1 - y0) * ny)
+        inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
         flat = ix[inside].astype(np.int64) * ny + iy[inside].astype(np.int64)
         return {self.key: np.bincount(flat, minlength=nx * ny)}
 
@@ -286,5 +244,5 @@ class CountTask:
     key: str
     selection: str
 
-    def partial(self, stars: StarColumns) -> dict[str, Any]:
-        return {self.key: int(np.count_nonzero(stars[self.selection]))}
+    def partial(self, stars: StarArrays) -> dict[str, Any]:
+        return {self.key: int(stars.counts[self.selection])}

@@ -40,6 +40,7 @@ __all__ = [
     "HistSpec",
     "HistTask",
     "QuantileJob",
+    "QuantileQueue",
     "ValueSource",
     "exact_quantiles",
     "lerp",
@@ -261,49 +262,122 @@ def exact_quantiles(
     >>> np.percentile([5, 1, 3, 2, 4, 9.5], [25, 50, 75]).tolist()
     [2.25, 3.5, 4.75]
     """
-    if not jobs:
-        return {}
-    hist = run_pass([HistTask(name, job) for name, job in jobs.items()])
-    plans = {}
-    tasks = []
-    for name, job in jobs.items():
-        counts = np.asarray(hist[name], dtype=np.int64)
-        ranks = _ranks(counts, job)
-        valid = ranks["valid"]
-        wanted = np.unique(np.concatenate([ranks["key0"][valid], ranks["key1"][valid]]))
-        big = counts[wanted][counts[wanted] > _LARGE_GATHER]
-        if len(big):
-            log.warning(
-                "quantiles of %r gather %s values from single histogram bins; the bins "
-                "(width %g) are too coarse for these data",
-                name,
-                big.tolist(),
-                job.hist.width,
+    queue = QuantileQueue()
+    queue.add(jobs)
+    while queue.pending:
+        queue.update(run_pass(queue.tasks()))
+    return {name: queue.done[name] for name in jobs}
+
+
+class QuantileQueue:
+    """Quantile jobs whose two passes ride along with other work.
+
+    An analysis that makes passes over its data for other reasons (refitting a line, say) adds
+    its quantile jobs here and hands :meth:`tasks` to every pass it makes, with its own tasks;
+    :meth:`update` then moves each job on: from its histogram pass to its gather pass, then to
+    :attr:`done`. Jobs that do not depend on each other thus share passes instead of each
+    costing two of their own.
+
+    Examples
+    --------
+    >>> @dataclass(frozen=True)
+    ... class Values:
+    ...     def values(self, part):
+    ...         return np.zeros(len(part), dtype=np.int64), np.asarray(part, dtype=float)
+    >>> parts = [[5.0, 1.0, 3.0], [2.0, 4.0, 9.5]]
+    >>> def run_pass(tasks):
+    ...     return merge_partials([{k: v for t in tasks for k, v in t.partial(p).items()}
+    ...                            for p in parts])
+    >>> queue = QuantileQueue()
+    >>> queue.add({"median": QuantileJob(Values(), HistSpec(0.0, 1.0, 4), 1, (0.5,))})
+    >>> [type(t).__name__ for t in queue.tasks()]
+    ['HistTask']
+    >>> queue.update(run_pass(queue.tasks()))
+    >>> [type(t).__name__ for t in queue.tasks()]
+    ['GatherTask']
+    >>> queue.update(run_pass(queue.tasks()))
+    >>> queue.pending, queue.done["median"][0].tolist()
+    (False, [[3.5]])
+    """
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, QuantileJob] = {}
+        self._gathering: dict[str, tuple[dict[str, Any], IntArray]] = {}
+        self.done: dict[str, tuple[FloatArray, IntArray]] = {}
+
+    @property
+    def pending(self) -> bool:
+        """Whether a job still needs a pass."""
+        return bool(self._jobs)
+
+    def add(self, jobs: Mapping[str, QuantileJob]) -> None:
+        """Queue jobs; their histogram pass is the next one."""
+        for name, job in jobs.items():
+            if name in self._jobs or name in self.done:
+                raise ValueError(f"quantile job {name!r} is already queued")
+            self._jobs[name] = job
+
+    def tasks(self) -> list[Any]:
+        """The tasks every queued job needs in the next pass."""
+        out: list[Any] = []
+        for name, job in self._jobs.items():
+            if name in self._gathering:
+                ranks, counts = self._gathering[name]
+                out.append(GatherTask(name, job, _wanted(name, job, ranks, counts)))
+            else:
+                out.append(HistTask(name, job))
+        return out
+
+    def update(self, merged: Mapping[str, Any]) -> None:
+        """Take the merged partials of a pass that ran :meth:`tasks`."""
+        for name, job in list(self._jobs.items()):
+            if name in self._gathering:
+                ranks, counts = self._gathering.pop(name)
+                self.done[name] = _pick(name, ranks, counts, merged.get(name, []))
+                del self._jobs[name]
+            else:
+                counts = np.asarray(merged[name], dtype=np.int64)
+                self._gathering[name] = (_ranks(counts, job), counts)
+
+
+def _wanted(
+    name: str, job: QuantileJob, ranks: dict[str, Any], counts: IntArray
+) -> tuple[int, ...]:
+    """The bins that hold the order statistics (warning when one is very full)."""
+    valid = ranks["valid"]
+    wanted = np.unique(np.concatenate([ranks["key0"][valid], ranks["key1"][valid]]))
+    big = counts[wanted][counts[wanted] > _LARGE_GATHER]
+    if len(big):
+        log.warning(
+            "quantiles of %r gather %s values from single histogram bins; the bins "
+            "(width %g) are too coarse for these data",
+            name,
+            big.tolist(),
+            job.hist.width,
+        )
+    return tuple(int(k) for k in wanted)
+
+
+def _pick(
+    name: str, ranks: dict[str, Any], counts: IntArray, chunks: list[Any]
+) -> tuple[FloatArray, IntArray]:
+    """The quantiles from the gathered ``(keys, values)`` chunks."""
+    keys = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
+    values = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0)
+    order = np.lexsort((values, keys))  # by bin, then by value
+    keys, values = keys[order], values[order]
+    valid = ranks["valid"]
+    picked = []
+    for j in ("0", "1"):
+        key = ranks["key" + j][valid]
+        lo = np.searchsorted(keys, key, side="left")
+        hi = np.searchsorted(keys, key, side="right")
+        if np.any(hi - lo != counts[key]):  # both passes must see the same values
+            raise SkydaskError(
+                f"quantiles of {name!r}: the histogram and gather passes saw different "
+                "values (the data changed between passes)"
             )
-        plans[name] = (ranks, counts)
-        tasks.append(GatherTask(name, job, tuple(int(k) for k in wanted)))
-    gathered = run_pass(tasks)
-    out: dict[str, tuple[FloatArray, IntArray]] = {}
-    for name in jobs:
-        ranks, counts = plans[name]
-        chunks = gathered.get(name, [])
-        keys = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
-        values = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0)
-        order = np.lexsort((values, keys))  # by bin, then by value
-        keys, values = keys[order], values[order]
-        valid = ranks["valid"]
-        picked = []
-        for j in ("0", "1"):
-            key = ranks["key" + j][valid]
-            lo = np.searchsorted(keys, key, side="left")
-            hi = np.searchsorted(keys, key, side="right")
-            if np.any(hi - lo != counts[key]):  # both passes must see the same values
-                raise SkydaskError(
-                    f"quantiles of {name!r}: the histogram and gather passes saw different "
-                    "values (the data changed between passes)"
-                )
-            picked.append(values[lo + ranks["offset" + j][valid]])
-        result = np.full(valid.shape, np.nan)
-        result[valid] = lerp(picked[0], picked[1], ranks["t"][valid])
-        out[name] = (result, ranks["n"])
-    return out
+        picked.append(values[lo + ranks["offset" + j][valid]])
+    result = np.full(valid.shape, np.nan)
+    result[valid] = lerp(picked[0], picked[1], ranks["t"][valid])
+    return result, ranks["n"]

@@ -12,9 +12,8 @@ The magnitude limit is pushed down as the equivalent flux limit
 ``psFlux_b > 10**(-0.4 (mag_max - 31.4))`` (nJy): the same rows, without a logarithm over every
 row of the catalogue, which is where a scan spends its time.
 
-:func:`star_frame` turns one partition of the surviving rows into the frame the passes work
-on: per-band extinction-corrected magnitudes ``m_<band>`` (float64) and one boolean column per
-distinct cut.
+:func:`~skydask.analyses.locus.stars.star_arrays` turns one partition of the surviving rows
+into the arrays the passes work on.
 """
 
 from __future__ import annotations
@@ -23,17 +22,15 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from skydask.analyses.locus.config import PrincipalColour, StellarLocusConfig, colour_bands
-from skydask.analyses.locus.fitting import colour_column, gi_bin_column, principal_column
 from skydask.catalog.catalog import Catalog
 from skydask.data import covey_locus
 from skydask.errors import SpecError, UnknownQuantityError
 from skydask.schema import expressions as ex
 from skydask.schema.definitions import AB_ZEROPOINT_NJY
 
-__all__ = ["Plan", "Selection", "build_plan", "covey_edges", "star_frame"]
+__all__ = ["Plan", "Selection", "build_plan", "covey_edges"]
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +59,11 @@ class Plan:
     # band -> ("ebv", R_b) | ("A", quantity) | ("none", 0)
     extinction: dict[str, tuple[str, float | str]]
     extinction_mode: str
-    # what the star frame holds besides the cuts: (colour, cut) pairs, principal colours with
-    # their cut, cuts whose stars need a g-i bin, and the g-i bin edges
-    colours: tuple[tuple[str, str], ...] = ()
+    # what the star arrays hold (:mod:`.locus.stars`): (x colour, y colour, cut) of the fits
+    # and planes, principal colours with their cut, (locus colour, cut), the g-i bin edges
+    pairs: tuple[tuple[str, str, str], ...] = ()
     principal: tuple[tuple[PrincipalColour, str], ...] = ()
-    gi_bins: tuple[str, ...] = ()
+    locus: tuple[tuple[str, str], ...] = ()
     gi_edges: tuple[float, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
@@ -203,14 +200,8 @@ def build_plan(catalog: Catalog, config: StellarLocusConfig) -> Plan:
             quantities.append(config.ebv_quantity)
     for note in notes:
         log.info("stellar_locus: %s", note)
-    colours: list[tuple[str, str]] = []
-    for fit in config.fits:
-        colours += [(fit.x, uses[f"fit:{fit.name}"]), (fit.y, uses[f"fit:{fit.name}"])]
-    for plane in config.planes:
-        key = uses[f"plane:{plane.key}"]
-        colours += [(plane.x, key), (plane.y, key)]
-    for c in config.locus_colours:
-        colours.append((c, uses[f"locus:{c}"]))
+    pairs = [(fit.x, fit.y, uses[f"fit:{fit.name}"]) for fit in config.fits]
+    pairs += [(plane.x, plane.y, uses[f"plane:{plane.key}"]) for plane in config.planes]
     return Plan(
         bands=all_bands,
         quantities=tuple(dict.fromkeys(quantities)),
@@ -219,9 +210,9 @@ def build_plan(catalog: Catalog, config: StellarLocusConfig) -> Plan:
         uses=uses,
         extinction=extinction,
         extinction_mode=mode,
-        colours=tuple(dict.fromkeys(colours)),
+        pairs=tuple(dict.fromkeys(pairs)),
         principal=tuple((pc, uses[f"pc:{pc.name}"]) for pc in config.principal_colours),
-        gi_bins=tuple(dict.fromkeys(uses[f"locus:{c}"] for c in config.locus_colours)),
+        locus=tuple((c, uses[f"locus:{c}"]) for c in config.locus_colours),
         gi_edges=covey_edges() if config.locus_colours else (),
         notes=tuple(notes),
     )
@@ -271,51 +262,3 @@ def _extinction(
         text = ", ".join(f"R_{b}={config.extinction_coeffs[b]:g}" for b in bands)
         return dict(coeffs), f"{config.ebv_quantity} x ({text})"
     return {b: ("none", 0.0) for b in bands}, "none"
-
-
-def star_frame(frame: pd.DataFrame, plan: Plan, ebv_quantity: str) -> pd.DataFrame:
-    """One partition of the star frame: per cut a flag, and the values the passes use.
-
-    Columns: every cut (bool); every (colour, cut) pair of the plan (float64, NaN for the stars
-    outside the cut); every principal colour (mmag, NaN outside its cut or range); the g-i bin
-    of the stars of each locus cut (int16, -1 outside). Rows: the stars in at least one cut.
-    """
-    n = len(frame)
-    mags: dict[str, np.ndarray] = {}
-    for b in plan.bands:
-        mag = frame[f"mag_{b}"].to_numpy(dtype=np.float64)
-        kind, source = plan.extinction[b]
-        if kind == "A":
-            mag = mag - frame[str(source)].to_numpy(dtype=np.float64)
-        elif kind == "ebv":
-            mag = mag - float(source) * frame[ebv_quantity].to_numpy(dtype=np.float64)
-        mags[b] = mag
-    out: dict[str, np.ndarray] = {}
-    any_selected = np.zeros(n, dtype=bool)
-    # NumPy arrays, not Series: the cuts are element-wise, and pandas' alignment costs more
-    columns = {str(c): frame[c].to_numpy() for c in frame.columns}
-    for sel in plan.selections:
-        value = np.broadcast_to(np.asarray(ex.evaluate(sel.expr, columns), dtype=np.bool_), (n,))
-        out[sel.key] = value
-        any_selected |= value
-    for colour, key in plan.colours:
-        a, b = colour_bands(colour)
-        out[colour_column(colour, key)] = np.where(out[key], mags[a] - mags[b], np.nan)
-    with np.errstate(invalid="ignore"):
-        for pc, key in plan.principal:
-            parallel = sum(c * mags[b] for b, c in pc.range_coeffs) + pc.range_const
-            mmag = (sum(c * mags[b] for b, c in pc.coeffs) + pc.const) * 1e3
-            inside = out[key] & (parallel > pc.range_min) & (parallel < pc.range_max)
-            out[principal_column(pc.name)] = np.where(inside, mmag, np.nan)
-        if plan.gi_bins:
-            # one binning of g-i serves every cut (the cuts only choose which stars keep it)
-            edges = np.asarray(plan.gi_edges, dtype=np.float64)
-            gi = mags["g"] - mags["i"]
-            in_range = (gi >= edges[0]) & (gi < edges[-1])
-            group = np.where(in_range, np.searchsorted(edges, gi, side="right") - 1, -1)
-            group = group.astype(np.int16)
-            for key in plan.gi_bins:
-                out[gi_bin_column(key)] = np.where(out[key], group, np.int16(-1))
-    rows = np.flatnonzero(any_selected)
-    kept = {name: values[rows] for name, values in out.items()}
-    return pd.DataFrame(kept, index=pd.RangeIndex(len(rows)), copy=False)
