@@ -52,6 +52,11 @@ def test_and_or_select_the_same_rows_as_numpy() -> None:
         "(a > 5 & b > 5) | (c > 100)",  # nothing passes
         "a > -10 | b > 0",  # everything passes
         "a > 0 & b > 0 & c > 5 & f",
+        # whole-column masks while most rows pass, then indices: mostly-true tests first, a
+        # selective one in the middle, a compound test after them
+        "c < 9.9 & f | c >= 0 & a < 5 & a > 2.5 & b < 0",
+        "c < 9.9 & ~f & isfinite(b) & (b > 1 | c < 2) & a > -1",
+        "c < 9.9 & a > 3.5 & b > 0",  # the mask empties before the last test
     ]
     for text, extra in itertools.product(filters, ["", " & c > 0.5"]):
         test = ex.parse(text + extra)

@@ -209,16 +209,6 @@ def _cost(expr: ex.Expr) -> tuple[int, int]:
     return calls, len(ex.names(expr))
 
 
-def _tests(plan: ReadPlan, cols: Mapping[str, Any]) -> list[Any]:
-    """The row tests of a plan, cheapest first: the filter's conjuncts, then the regions."""
-    tests: list[Any] = (
-        sorted(ex.conjuncts(plan.filter), key=_cost) if plan.filter is not None else []
-    )
-    for region in plan.regions:
-        tests.append(region)
-    return tests
-
-
 def _apply_test(
     test: Any, plan: ReadPlan, cols: Mapping[str, Any], n: int
 ) -> npt.NDArray[np.bool_]:
@@ -293,6 +283,42 @@ def _compare_native(test: ex.Compare, column: Any) -> npt.NDArray[np.bool_] | No
     return None
 
 
+# While more than this fraction of a partition's rows is still in, the tests of an ``&`` chain
+# run on whole columns as boolean masks: a compare and an ``&`` over a whole column cost less
+# than gathering a large subset of it by index (0.4 ms against 1-4 ms for a 1.2M-row tract).
+_DENSE_FRACTION = 0.25
+
+
+def _select_all(
+    tests: list[ex.Expr], cols: Mapping[str, Any], rows: npt.NDArray[np.intp] | None, n: int
+) -> npt.NDArray[np.intp]:
+    """The rows among ``rows`` (None: all) that pass every test of an ``&`` chain.
+
+    The tests run cheapest first. From all rows, the leading simple tests (no ``&`` or ``|``
+    inside) are combined as whole-column masks as long as most rows pass; once the survivors
+    are few, or a compound test comes, the rest runs on the survivors' indices only.
+    """
+    ordered = sorted(tests, key=_cost)
+    mask: npt.NDArray[np.bool_] | None = None
+    position = 0
+    if rows is None:
+        for position, test in enumerate(ordered):  # noqa: B007 (position is used below)
+            compound = isinstance(test, ex.BinOp) and test.op in ("&", "|")
+            if compound or (mask is not None and np.count_nonzero(mask) < _DENSE_FRACTION * n):
+                break
+            passed = _leaf_mask(test, cols, None, n)
+            mask = passed.copy() if mask is None else np.logical_and(mask, passed, out=mask)
+        else:
+            position = len(ordered)
+        if mask is not None:
+            rows = np.flatnonzero(mask)
+    for test in ordered[position:]:
+        if rows is not None and len(rows) == 0:
+            break
+        rows = _select(test, cols, rows, n)
+    return np.arange(n) if rows is None else rows
+
+
 def _select(
     test: ex.Expr, cols: Mapping[str, Any], rows: npt.NDArray[np.intp] | None, n: int
 ) -> npt.NDArray[np.intp]:
@@ -304,8 +330,7 @@ def _select(
     fluxes of the bright rows, and gathers each column only for the rows still in question.
     """
     if isinstance(test, ex.BinOp) and test.op == "&":
-        first, second = sorted((test.left, test.right), key=_cost)
-        return _select(second, cols, _select(first, cols, rows, n), n)
+        return _select_all(ex.conjuncts(test), cols, rows, n)
     if isinstance(test, ex.BinOp) and test.op == "|":
         remaining = np.arange(n) if rows is None else rows
         marked = np.zeros(n, dtype=bool)  # by row number: merging sorted sets without a sort
@@ -322,25 +347,25 @@ def _select(
 def row_indices(plan: ReadPlan, cols: Mapping[str, Any], n: int) -> npt.NDArray[np.intp] | None:
     """The rows that pass the filter and every region, as sorted indices; None means all.
 
-    The filter's conjuncts and the regions are applied one after the other, each only on the
-    rows that passed the previous ones (cheapest first, see :func:`_select`), so an expensive
-    test (a magnitude's logarithm, a cone's trigonometry) runs on few rows when an early cut
-    is selective.
+    The filter's conjuncts and then the regions are applied one after the other, each only on
+    the rows that passed the previous ones (cheapest first, see :func:`_select_all`), so an
+    expensive test (a magnitude's logarithm, a cone's trigonometry) runs on few rows when an
+    early cut is selective.
     """
-    tests = _tests(plan, cols)
-    if not tests:
+    if plan.filter is None and not plan.regions:
         return None
-    survivors: npt.NDArray[np.intp] | None = None  # row indices still in; None: all rows
-    for test in tests:
-        if isinstance(test, ex.Expr):
-            survivors = _select(test, cols, survivors, n)
-        elif survivors is None:
-            survivors = np.flatnonzero(_apply_test(test, plan, cols, n))
+    # row indices still in; None: all rows
+    survivors = (
+        None if plan.filter is None else _select_all(ex.conjuncts(plan.filter), cols, None, n)
+    )
+    for region in plan.regions:
+        if survivors is None:
+            survivors = np.flatnonzero(_apply_test(region, plan, cols, n))
+        elif survivors.size == 0:
+            break
         else:
             subset = {k: v[survivors] for k, v in cols.items()}
-            survivors = survivors[_apply_test(test, plan, subset, len(survivors))]
-        if survivors.size == 0:
-            break
+            survivors = survivors[_apply_test(region, plan, subset, len(survivors))]
     return survivors
 
 

@@ -166,11 +166,17 @@ def star_arrays(frame: pd.DataFrame, plan: Plan, ebv_quantity: str) -> StarArray
             inside = (parallel > pc.range_min) & (parallel < pc.range_max) & np.isfinite(mmag)
             values[pc.name] = np.asarray(mmag[inside], dtype=np.float64)
     groups = {}
-    edges = np.asarray(plan.gi_edges, dtype=np.float64)
-    for name, cut in plan.locus:
-        gi = mag("g", cut) - mag("i", cut)
-        value = colour(name, cut)
-        inside = (gi >= edges[0]) & (gi < edges[-1]) & np.isfinite(value)
-        group = (np.searchsorted(edges, gi[inside], side="right") - 1).astype(np.int16)
-        groups[locus_key(name, cut)] = (group, value[inside])
+    if plan.locus:
+        # one binning of every row's g-i serves every cut (the cuts only choose the stars)
+        edges = np.asarray(plan.gi_edges, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            gi = mags["g"] - mags["i"]
+            in_range = (gi >= edges[0]) & (gi < edges[-1])
+        group = np.where(in_range, np.searchsorted(edges, gi, side="right") - 1, -1)
+        group = group.astype(np.int16)
+        for name, cut in plan.locus:
+            value = colour(name, cut)
+            cut_group = group[cuts[cut]]
+            inside = (cut_group >= 0) & np.isfinite(value)
+            groups[locus_key(name, cut)] = (cut_group[inside], value[inside])
     return StarArrays({k: len(v) for k, v in cuts.items()}, pairs, values, groups)
