@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import multiprocessing
@@ -250,6 +251,31 @@ def test_no_persist_gives_the_same_numbers(synth_small: pd.DataFrame) -> None:
     assert kept.metrics.keys() == reread.metrics.keys()
     for name, value in kept.metrics.items():
         assert value.value == pytest.approx(reread.metrics[name].value, rel=1e-10, abs=1e-9), name
+
+
+def test_refit_without_a_bounded_clip_range_takes_its_own_pass(
+    synth_small: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The refit rides on the quartiles' gather pass only when the histogram bounds the clip
+    limit; with quartiles in the open-ended end bins it takes a pass of its own, same numbers."""
+    cat = skydask.from_pandas(synth_small, npartitions=4)
+    caplog.set_level("INFO", logger="skydask.analyses.stellar_locus")
+    bounded = stellar_locus(cat)
+    module = importlib.import_module("skydask.analyses.stellar_locus")
+    monkeypatch.setattr(module, "_MMAG_HALF_RANGE", 2.0)  # quartiles beyond +-2 mmag
+    unbounded = stellar_locus(cat)
+    passes = [r.getMessage() for r in caplog.records if "passes over the kept" in r.getMessage()]
+    # Rubin's two clip steps: two refits without passes of their own, then two with
+    assert passes == [
+        "stellar_locus: 8 passes over the kept stars",
+        "stellar_locus: 10 passes over the kept stars",
+    ]
+    assert bounded.metrics.keys() == unbounded.metrics.keys()
+    for name, value in bounded.metrics.items():
+        want = unbounded.metrics[name].value
+        assert value.value == pytest.approx(want, rel=1e-10, abs=1e-9), name
+    for name, fit in bounded.fits.items():
+        assert [s.n_used for s in fit.steps] == [s.n_used for s in unbounded.fits[name].steps]
 
 
 def test_extinction_from_ebv_or_a_columns(synth_small: pd.DataFrame) -> None:

@@ -95,6 +95,7 @@ from skydask.analyses.locus.config import (
     StellarLocusConfig,
 )
 from skydask.analyses.locus.fitting import (
+    ClipSumsTask,
     CountTask,
     DensityTask,
     Line,
@@ -103,6 +104,7 @@ from skydask.analyses.locus.fitting import (
     PrincipalValues,
     Region,
     SumsTask,
+    box_centre,
     line_from_sums,
 )
 from skydask.analyses.locus.quantiles import (
@@ -446,6 +448,38 @@ class _Passes:
         return {k: self.queue.done[k] for k in keys}
 
 
+def _clip_region(
+    lines: dict[str, Line], clips: dict[str, tuple[float, int, float, float]], fit: LocusFit
+) -> Region:
+    return Region("clip", lines[fit.name], clips[fit.name][0])
+
+
+def _clip_sums_tasks(
+    config: StellarLocusConfig,
+    n_sigma: float,
+    sel: dict[str, str],
+    lines: dict[str, Line],
+    queue: QuantileQueue,
+    step: int,
+) -> dict[str, ClipSumsTask]:
+    """Per fit, the refit sums over the range its clip limit can take after the histogram
+    pass of the strip's quartiles (none for a fit whose quartiles are in an open-ended bin)."""
+    tasks = {}
+    for f in config.fits:
+        bounds = queue.bounds(f"strip{step}:{f.name}")
+        assert bounds is not None
+        (q_lo,), (q_hi,) = bounds
+        scale = n_sigma * config.iqr_to_sigma
+        lo, hi = scale * float(q_lo[1] - q_hi[0]), scale * float(q_hi[1] - q_lo[0])
+        if math.isfinite(lo) and math.isfinite(hi):
+            # a margin for the rounding of the limit's own arithmetic
+            lo, hi = max(0.0, lo - 1e-9 * abs(lo) - 1e-12), hi + 1e-9 * abs(hi) + 1e-12
+            tasks[f.name] = ClipSumsTask(
+                f"clipsums:{f.name}", f, sel[f.name], lines[f.name], lo, hi
+            )
+    return tasks
+
+
 def _measure(
     run: Any, first: dict[str, Any], scan: _FirstPass, plan: Plan, config: StellarLocusConfig
 ) -> StellarLocusResult:
@@ -466,7 +500,7 @@ def _measure(
         sums = first[f"sums:{f.name}"]
         if sums[0] < config.min_stars:
             raise _too_few(f, int(sums[0]), "in the fit box", config)
-        line = lines[f.name] = line_from_sums(sums, scan.sums[f.name].origin)
+        line = lines[f.name] = line_from_sums(sums, box_centre(f))
         steps[f.name] = [
             FitStep(None, None, None, None, None, int(sums[0]), line.slope, line.intercept)
         ]
@@ -484,26 +518,33 @@ def _measure(
             for f in config.fits
         }
         scan.queue.add(jobs)
-        quartiles = passes.until_done(list(jobs))
+        passes.step([])  # the strips' histograms
+        # the gather pass that finds the quartiles also refits, within the clip's range
+        refit_tasks = _clip_sums_tasks(config, n_sigma, sel, lines, scan.queue, step)
+        merged = passes.step(list(refit_tasks.values()))
         clips = {}
         for f in config.fits:
-            (q,), (n_strip,) = quartiles[f"strip{step}:{f.name}"]
+            (q,), (n_strip,) = scan.queue.done[f"strip{step}:{f.name}"]
             if n_strip < config.min_stars:
                 raise _too_few(
                     f, int(n_strip), "between the perpendiculars through the box ends", config
                 )
             clip = n_sigma * config.iqr_to_sigma * float(q[1] - q[0])
             clips[f.name] = (clip, int(n_strip), float(q[0]), float(q[1]))
-        refit_tasks = {
-            f.name: SumsTask(
-                f"sums:{f.name}", f, sel[f.name], Region("clip", lines[f.name], clips[f.name][0])
+        if len(refit_tasks) < len(config.fits):  # a range was unbounded: refit in a pass
+            merged = passes.step(
+                [
+                    SumsTask(f"sums:{f.name}", f, sel[f.name], _clip_region(lines, clips, f))
+                    for f in config.fits
+                    if f.name not in refit_tasks
+                ]
             )
-            for f in config.fits
-        }
-        refit = passes.step(list(refit_tasks.values()))
         for f in config.fits:
-            sums = refit[f"sums:{f.name}"]
             clip, n_strip, q25, q75 = clips[f.name]
+            task = refit_tasks.get(f.name)
+            sums = (
+                task.total(merged[task.key], clip) if task is not None else merged[f"sums:{f.name}"]
+            )
             if sums[0] < config.min_stars:
                 raise _too_few(
                     f,
@@ -511,8 +552,8 @@ def _measure(
                     f"after clipping at {n_sigma} x {config.iqr_to_sigma} x IQR = {clip:.1f} mmag",
                     config,
                 )
-            regions[f.name] = refit_tasks[f.name].region
-            line = lines[f.name] = line_from_sums(sums, refit_tasks[f.name].origin)
+            regions[f.name] = _clip_region(lines, clips, f)
+            line = lines[f.name] = line_from_sums(sums, box_centre(f))
             steps[f.name].append(
                 FitStep(n_sigma, n_strip, q25, q75, clip, int(sums[0]), line.slope, line.intercept)
             )

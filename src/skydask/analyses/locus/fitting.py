@@ -29,6 +29,7 @@ from skydask.analyses.locus.config import ColourPlane, LocusFit
 from skydask.analyses.locus.stars import StarArrays, locus_key, pair_key
 
 __all__ = [
+    "ClipSumsTask",
     "CountTask",
     "DensityTask",
     "Line",
@@ -165,15 +166,72 @@ class SumsTask:
 
     @property
     def origin(self) -> tuple[float, float]:
-        f = self.fit
-        return 0.5 * (f.x_min + f.x_max), 0.5 * (f.y_min + f.y_max)
+        return box_centre(self.fit)
 
     def partial(self, stars: StarArrays) -> dict[str, Any]:
         x, y = stars.pairs[pair_key(self.fit.x, self.fit.y, self.selection)]
         x, y, _ = self.region.select(self.fit, x, y)
-        dx, dy = x - self.origin[0], y - self.origin[1]
-        sums = [len(dx), dx.sum(), dy.sum(), (dx * dx).sum(), (dy * dy).sum(), (dx * dy).sum()]
-        return {self.key: np.array(sums, dtype=np.float64)}
+        return {self.key: _sums(x, y, self.origin)}
+
+
+def box_centre(fit: LocusFit) -> tuple[float, float]:
+    """The centre of a fit's box: the origin of its partial sums (keeps them free of
+    cancellation)."""
+    return 0.5 * (fit.x_min + fit.x_max), 0.5 * (fit.y_min + fit.y_max)
+
+
+def _sums(x: FloatArray, y: FloatArray, origin: tuple[float, float]) -> FloatArray:
+    """``[n, Sx, Sy, Sxx, Syy, Sxy]`` of ``x - origin[0]`` and ``y - origin[1]``."""
+    dx, dy = x - origin[0], y - origin[1]
+    sums = [len(dx), dx.sum(), dy.sum(), (dx * dx).sum(), (dy * dy).sum(), (dx * dy).sum()]
+    return np.array(sums, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ClipSumsTask:
+    """A clip's refit sums while its limit is only known to lie in ``(lo, hi]``.
+
+    The clip limit is ``n x 0.74 x IQR`` of the distances in the strip, and the gather pass
+    that finds the quartiles exactly is also the pass that could refit. After the histogram
+    pass the limit is known to lie in a narrow range (the quartiles' bins), so this task sums
+    the strip's points within ``lo`` of ``line`` and returns the few points between ``lo`` and
+    ``hi`` as they are; :meth:`total` adds those within the exact limit once it is known. The
+    refit then costs no pass of its own and equals :class:`SumsTask` on ``Region("clip",
+    line, limit)``, up to the order of the additions.
+    """
+
+    key: str
+    fit: LocusFit
+    selection: str
+    line: Line
+    lo: float
+    hi: float
+
+    @property
+    def origin(self) -> tuple[float, float]:
+        return box_centre(self.fit)
+
+    def partial(self, stars: StarArrays) -> dict[str, Any]:
+        x, y = stars.pairs[pair_key(self.fit.x, self.fit.y, self.selection)]
+        x, y, _ = Region("strip", self.line).select(self.fit, x, y)
+        distance = np.abs(self.line.perpendicular_mmag(x, y))
+        inner = distance <= self.lo
+        edge = ~inner & (distance <= self.hi)
+        return {self.key: [(_sums(x[inner], y[inner], self.origin), x[edge], y[edge])]}
+
+    def total(self, merged: list[Any], clip_mmag: float) -> FloatArray:
+        """The sums of the points within ``clip_mmag`` (in ``[lo, hi]``) of ``line``."""
+        if not self.lo <= clip_mmag <= self.hi:
+            raise ValueError(
+                f"clip limit {clip_mmag} outside the planned range {self.lo}..{self.hi}"
+            )
+        sums = np.zeros(6)
+        for inner, x, y in merged:
+            sums += inner
+            # the same distances and comparison as Region("clip", ...).select
+            keep = np.abs(self.line.perpendicular_mmag(x, y)) <= clip_mmag
+            sums += _sums(x[keep], y[keep], self.origin)
+        return sums
 
 
 @dataclass(frozen=True)

@@ -289,12 +289,12 @@ class QuantileQueue:
     ...     return merge_partials([{k: v for t in tasks for k, v in t.partial(p).items()}
     ...                            for p in parts])
     >>> queue = QuantileQueue()
-    >>> queue.add({"median": QuantileJob(Values(), HistSpec(0.0, 1.0, 4), 1, (0.5,))})
+    >>> queue.add({"median": QuantileJob(Values(), HistSpec(0.0, 1.0, 10), 1, (0.5,))})
     >>> [type(t).__name__ for t in queue.tasks()]
     ['HistTask']
     >>> queue.update(run_pass(queue.tasks()))
-    >>> [type(t).__name__ for t in queue.tasks()]
-    ['GatherTask']
+    >>> [type(t).__name__ for t in queue.tasks()], queue.bounds("median")
+    (['GatherTask'], (array([[3.]]), array([[5.]])))
     >>> queue.update(run_pass(queue.tasks()))
     >>> queue.pending, queue.done["median"][0].tolist()
     (False, [[3.5]])
@@ -327,6 +327,27 @@ class QuantileQueue:
             else:
                 out.append(HistTask(name, job))
         return out
+
+    def bounds(self, name: str) -> tuple[FloatArray, FloatArray] | None:
+        """Where the quantiles of a job lie, once its histogram pass is done (else None).
+
+        Each quantile is between the lower edge of the bin holding its lower order statistic
+        and the upper edge of the bin holding its upper one: arrays ``(ngroups, len(qs))``
+        (infinite for an under- or overflow bin; NaN for an empty group). A pass that needs a
+        quantile before the gather pass has found it can work with this range (see
+        :class:`~skydask.analyses.locus.fitting.ClipSumsTask`).
+        """
+        if name not in self._gathering:
+            return None
+        job = self._jobs[name]
+        ranks, _ = self._gathering[name]
+        width = job.hist.nbins + 2
+        lo = np.full(ranks["valid"].shape, np.nan)
+        hi = np.full(ranks["valid"].shape, np.nan)
+        for index in zip(*np.nonzero(ranks["valid"]), strict=True):
+            lo[index] = job.hist.edges(int(ranks["key0"][index]) % width)[0]
+            hi[index] = job.hist.edges(int(ranks["key1"][index]) % width)[1]
+        return lo, hi
 
     def update(self, merged: Mapping[str, Any]) -> None:
         """Take the merged partials of a pass that ran :meth:`tasks`."""

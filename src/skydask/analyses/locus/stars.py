@@ -137,9 +137,17 @@ def star_arrays(frame: pd.DataFrame, plan: Plan, ebv_quantity: str) -> StarArray
     # NumPy arrays, not Series: the cuts are element-wise, and pandas' alignment costs more
     columns = {str(c): frame[c].to_numpy() for c in frame.columns}
     n = len(frame)
+    # the cuts share most of their tests (point source, clean, the S/N band's limits, each
+    # band's flags): each distinct test is evaluated once
+    tests: dict[str, npt.NDArray[np.bool_]] = {}
     cuts: dict[str, npt.NDArray[np.intp]] = {}
     for sel in plan.selections:
-        mask = np.broadcast_to(np.asarray(ex.evaluate(sel.expr, columns), dtype=np.bool_), (n,))
+        mask = np.ones(n, dtype=np.bool_)
+        for test in ex.conjuncts(sel.expr):
+            text = ex.to_text(test)
+            if text not in tests:
+                tests[text] = np.asarray(ex.evaluate(test, columns), dtype=np.bool_)
+            mask &= tests[text]
         cuts[sel.key] = np.flatnonzero(mask)
     # each band's magnitudes at the stars of each cut, taken once
     at: dict[tuple[str, str], FloatArray] = {}
