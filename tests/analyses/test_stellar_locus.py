@@ -253,11 +253,12 @@ def test_no_persist_gives_the_same_numbers(synth_small: pd.DataFrame) -> None:
         assert value.value == pytest.approx(reread.metrics[name].value, rel=1e-10, abs=1e-9), name
 
 
-def test_refit_without_a_bounded_clip_range_takes_its_own_pass(
+def test_refits_and_deviations_without_bounded_ranges_take_their_own_passes(
     synth_small: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The refit rides on the quartiles' gather pass only when the histogram bounds the clip
-    limit; with quartiles in the open-ended end bins it takes a pass of its own, same numbers."""
+    """A refit rides on the quartiles' gather pass, and a median absolute deviation on the
+    median's, only when the histogram bounds them; with the statistics in the open-ended end
+    bins they take passes of their own, with the same numbers."""
     cat = skydask.from_pandas(synth_small, npartitions=4)
     caplog.set_level("INFO", logger="skydask.analyses.stellar_locus")
     bounded = stellar_locus(cat)
@@ -265,10 +266,11 @@ def test_refit_without_a_bounded_clip_range_takes_its_own_pass(
     monkeypatch.setattr(module, "_MMAG_HALF_RANGE", 2.0)  # quartiles beyond +-2 mmag
     unbounded = stellar_locus(cat)
     passes = [r.getMessage() for r in caplog.records if "passes over the kept" in r.getMessage()]
-    # Rubin's two clip steps: two refits without passes of their own, then two with
+    # bounded: two clip steps (quartiles and refit) and the medians (with their deviations)
+    # in two passes each; unbounded: every refit and every deviation in passes of their own
     assert passes == [
-        "stellar_locus: 8 passes over the kept stars",
-        "stellar_locus: 10 passes over the kept stars",
+        "stellar_locus: 6 passes over the kept stars (0 deviations needed passes of their own)",
+        "stellar_locus: 10 passes over the kept stars (7 deviations needed passes of their own)",
     ]
     assert bounded.metrics.keys() == unbounded.metrics.keys()
     for name, value in bounded.metrics.items():

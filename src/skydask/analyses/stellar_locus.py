@@ -360,6 +360,8 @@ class _FirstPass:
         self.tasks += list(self.sums.values())
         self.queue = QuantileQueue()
         self.queue.add(_colour_median_jobs(plan, config))
+        for pc in config.principal_colours:
+            self.queue.add_deviation(f"mad:pc:{pc.name}", of=f"pc:{pc.name}")
         self.tasks += self.queue.tasks()
         # the arrays the passes after the scan read: the fits' planes and the colours
         self.keep = frozenset(
@@ -415,37 +417,17 @@ def _colour_median_jobs(plan: Plan, config: StellarLocusConfig) -> dict[str, Qua
 
 class _Passes:
     """The passes after the scan: each runs the caller's tasks and the quantile jobs' next
-    steps, and queues a median absolute deviation as soon as its median is known."""
+    steps."""
 
-    def __init__(self, run: Any, queue: QuantileQueue, hist: HistSpec) -> None:
-        self.run, self.queue, self.hist = run, queue, hist
-        self.deviations: dict[str, Any] = {}  # median job -> its values, awaiting the median
+    def __init__(self, run: Any, queue: QuantileQueue) -> None:
+        self.run, self.queue = run, queue
         self.count = 0
-
-    def deviation_of(self, key: str, source: Any) -> None:
-        """Queue the MAD of job ``key``'s values once its median is known."""
-        self.deviations[key] = source
-        self.follow_up()
-
-    def follow_up(self) -> None:
-        for key in [k for k in self.deviations if k in self.queue.done]:
-            source = self.deviations.pop(key)
-            (median,), (n,) = self.queue.done[key]
-            if n > 0:
-                job = QuantileJob(source, self.hist, 1, (0.5,), center=(float(median[0]),))
-                self.queue.add({f"mad:{key}": job})
 
     def step(self, tasks: list[Any]) -> dict[str, Any]:
         merged = self.run(tasks + self.queue.tasks())
         self.count += 1
         self.queue.update(merged)
-        self.follow_up()
-        return merged
-
-    def until_done(self, keys: list[str]) -> dict[str, tuple[Any, Any]]:
-        while any(k not in self.queue.done for k in keys):
-            self.step([])
-        return {k: self.queue.done[k] for k in keys}
+        return dict(merged)
 
 
 def _clip_region(
@@ -485,10 +467,8 @@ def _measure(
 ) -> StellarLocusResult:
     # -- from the scan: counts, plot histograms, the box sums of every fit -----------------
     hist = _mmag_hist(config)
-    passes = _Passes(run, scan.queue, hist)
+    passes = _Passes(run, scan.queue)
     scan.queue.update(first)
-    for pc in config.principal_colours:
-        passes.deviation_of(f"pc:{pc.name}", PrincipalValues(pc.name))
     counts = {s.key: int(first[f"count:{s.key}"]) for s in plan.selections}
     log.info("stellar_locus: stars per cut %s", counts)
 
@@ -562,10 +542,14 @@ def _measure(
     for f in config.fits:
         source = PerpValues(f, sel[f.name], regions[f.name], lines[f.name])
         scan.queue.add({f"fit:{f.name}": QuantileJob(source, hist, 1, (0.5,))})
-        passes.deviation_of(f"fit:{f.name}", source)
+        scan.queue.add_deviation(f"mad:fit:{f.name}", of=f"fit:{f.name}")
     while scan.queue.pending:
         passes.step([])
-    log.info("stellar_locus: %d passes over the kept stars", passes.count)
+    log.info(
+        "stellar_locus: %d passes over the kept stars (%d deviations needed passes of their own)",
+        passes.count,
+        scan.queue.fallbacks,
+    )
     done = scan.queue.done
 
     def stats(key: str) -> tuple[int, float, float]:

@@ -303,7 +303,11 @@ class QuantileQueue:
     def __init__(self) -> None:
         self._jobs: dict[str, QuantileJob] = {}
         self._gathering: dict[str, tuple[dict[str, Any], IntArray]] = {}
+        # median job -> the name of its median absolute deviation, and the windows planned
+        self._deviations: dict[str, str] = {}
+        self._windows: dict[str, _Windows | None] = {}
         self.done: dict[str, tuple[FloatArray, IntArray]] = {}
+        self.fallbacks = 0  # deviations that needed passes of their own
 
     @property
     def pending(self) -> bool:
@@ -317,13 +321,36 @@ class QuantileQueue:
                 raise ValueError(f"quantile job {name!r} is already queued")
             self._jobs[name] = job
 
+    def add_deviation(self, name: str, of: str) -> None:
+        """Queue the median absolute deviation (``name``) of the values of median job ``of``.
+
+        Usually it costs no pass of its own: after the median's histogram pass, the bins that
+        can hold ``median +- MAD`` are known from the same histogram, and the median's gather
+        pass gathers them too (:func:`_deviation_windows`); when the exact median is known,
+        the MAD is read off those values and the counts between them. Where that cannot be
+        verified exact, it becomes an ordinary job centred on the median (two more passes).
+        """
+        job = self._jobs.get(of)
+        if job is None or of in self._gathering or job.ngroups != 1 or job.qs != (0.5,):
+            raise ValueError(f"{of!r} is not a queued one-group median awaiting its histogram")
+        if job.center is not None or job.offset is not None:
+            raise ValueError(f"{of!r} is not a plain median")
+        self._deviations[of] = name
+
     def tasks(self) -> list[Any]:
         """The tasks every queued job needs in the next pass."""
         out: list[Any] = []
         for name, job in self._jobs.items():
             if name in self._gathering:
                 ranks, counts = self._gathering[name]
-                out.append(GatherTask(name, job, _wanted(name, job, ranks, counts)))
+                wanted = _wanted(name, job, ranks, counts)
+                if name in self._deviations:
+                    if name not in self._windows:
+                        self._windows[name] = _deviation_windows(job, ranks, counts)
+                    windows = self._windows[name]
+                    if windows is not None:
+                        wanted = tuple(sorted(set(wanted) | set(windows.gathered)))
+                out.append(GatherTask(name, job, wanted))
             else:
                 out.append(HistTask(name, job))
         return out
@@ -354,11 +381,122 @@ class QuantileQueue:
         for name, job in list(self._jobs.items()):
             if name in self._gathering:
                 ranks, counts = self._gathering.pop(name)
-                self.done[name] = _pick(name, ranks, counts, merged.get(name, []))
+                chunks = merged.get(name, [])
+                self.done[name] = _pick(name, ranks, counts, chunks)
                 del self._jobs[name]
+                if name in self._deviations:
+                    self._resolve_deviation(name, job, counts, chunks)
             else:
                 counts = np.asarray(merged[name], dtype=np.int64)
                 self._gathering[name] = (_ranks(counts, job), counts)
+
+    def _resolve_deviation(
+        self, of: str, job: QuantileJob, counts: IntArray, chunks: list[Any]
+    ) -> None:
+        name = self._deviations.pop(of)
+        windows = self._windows.pop(of, None)
+        (median,), (n,) = self.done[of]
+        if n == 0:
+            return  # no values: no deviation either
+        center = float(median[0])
+        mad = None if windows is None else windows.deviation(center, counts, chunks)
+        if mad is None:
+            self.fallbacks += 1
+            deviation = QuantileJob(job.source, job.hist, 1, (0.5,), center=(center,))
+            self.add({name: deviation})
+        else:
+            self.done[name] = (np.array([[mad]]), np.array([n]))
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """The bins a median absolute deviation needs, planned from the median's histogram.
+
+    ``gathered``: flat keys of the bins around ``median -+ MAD`` for every median in its
+    bin; ``inner``: the bins between them (their values are within ``d_lo`` of any such
+    median); ``d_lo``, ``d_hi``: the range the MAD's order statistics are in; ``ranks``:
+    numpy's two order statistics of the absolute deviations and the interpolation weight.
+    """
+
+    gathered: tuple[int, ...]
+    inner: tuple[int, ...]
+    d_lo: float
+    d_hi: float
+    ranks: tuple[int, int, float]
+
+    def deviation(self, center: float, counts: IntArray, chunks: list[Any]) -> float | None:
+        """The exact MAD about ``center`` from the gathered values, or None if the values
+        gathered cannot prove it (then it needs passes of its own)."""
+        wanted = np.zeros(len(counts), dtype=bool)
+        wanted[list(self.gathered)] = True
+        keys = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
+        values = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0)
+        values = values[wanted[keys]]
+        if len(values) != int(counts[list(self.gathered)].sum()):
+            return None  # not every planned bin came back whole
+        # the same arithmetic as a job centred on the median (QuantileJob.keys)
+        deviations = np.sort(np.abs(values - np.asarray([center], dtype=np.float64)[0]))
+        inner = int(counts[list(self.inner)].sum())
+        below = int(np.count_nonzero(deviations <= self.d_lo))
+        k0, k1, t = self.ranks
+        picked = []
+        for k in (k0, k1):
+            # the k-th deviation of all values is the (k - inner)-th gathered one when the
+            # values below d_lo (inner ones and gathered ones) come before it, or no value is
+            # inner, and when it is at most d_hi (every value outside the bins deviates by
+            # more than d_hi)
+            i = k - inner
+            if i < 0 or (inner and i < below) or i >= len(deviations):
+                return None
+            if deviations[i] > self.d_hi:
+                return None
+            picked.append(deviations[i])
+        return float(lerp(picked[0], picked[1], t))
+
+
+def _deviation_windows(
+    job: QuantileJob, ranks: dict[str, Any], counts: IntArray
+) -> _Windows | None:
+    """Plan the bins for the MAD of a one-group median job from its histogram (None when the
+    histogram cannot bound it: an open-ended bin, no values)."""
+    hist = job.hist
+    n = int(ranks["n"][0])
+    if n == 0 or not ranks["valid"][0, 0]:
+        return None
+    m_lo = hist.edges(int(ranks["key0"][0, 0]))[0]
+    m_hi = hist.edges(int(ranks["key1"][0, 0]))[1]
+    if not (math.isfinite(m_lo) and math.isfinite(m_hi)):
+        return None
+    pos = 0.5 * (n - 1)
+    k0 = math.floor(pos)
+    k1 = min(k0 + 1, n - 1)
+    cum = np.concatenate([[0], np.cumsum(counts)])  # cum[b] = values in bins < b
+
+    def in_bins(first: IntArray, last: IntArray) -> IntArray:
+        first, last = np.clip(first, 0, len(counts)), np.clip(last, -1, len(counts) - 1)
+        return np.where(last >= first, cum[last + 1] - cum[first], 0)
+
+    def bin_of(v: Any) -> Any:
+        return hist.index(np.asarray(v, dtype=np.float64))
+
+    d = np.arange(hist.nbins + 1) * hist.width
+    # at most how many values deviate by <= d from some median in [m_lo, m_hi], and at least
+    most = in_bins(bin_of(m_lo - d) - 1, bin_of(m_hi + d) + 1)
+    least = in_bins(bin_of(m_hi - d) + 2, bin_of(m_lo + d) - 2)
+    below = np.flatnonzero(most <= k0)  # d < the k0-th deviation
+    above = np.flatnonzero(least >= k1 + 1)  # d >= the k1-th deviation
+    if len(above) == 0:
+        return None
+    d_lo = float(d[below[-1]]) if len(below) else 0.0
+    d_hi = float(d[above[0]])
+    # bins around median -+ MAD, one bin wider on each side than the bins' own arithmetic
+    low = range(int(bin_of(m_lo - d_hi)) - 1, int(bin_of(m_hi - d_lo)) + 2)
+    high = range(int(bin_of(m_lo + d_lo)) - 1, int(bin_of(m_hi + d_hi)) + 2)
+    gathered = sorted(set(low) | set(high))
+    if gathered[0] <= 0 or gathered[-1] >= hist.nbins + 1:
+        return None  # an open-ended bin: could be anything
+    inner = [b for b in range(gathered[0], gathered[-1] + 1) if b not in set(gathered)]
+    return _Windows(tuple(gathered), tuple(inner), d_lo, d_hi, (k0, k1, pos - k0))
 
 
 def _wanted(
