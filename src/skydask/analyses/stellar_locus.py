@@ -39,17 +39,23 @@ How it runs: one scan of the catalogue, then passes over the selected stars
    worker memory (``persist``) for the passes: on a cluster they are spread over the workers
    and never collected (about 60 MB for the 630,000 stars with S/N > 300 of a 20-million-object
    synthetic catalogue). Keeping them costs that memory; re-reading the catalogue for each
-   pass would cost ten scans (``persist=False`` does that, and keeps nothing). The kept arrays
+   pass would cost six more scans (``persist=False`` does that, and keeps nothing). The kept arrays
    are coalesced into one partition per scheduler slot
    (:func:`~skydask.analyses.reduction.parallel_slots`): a pass is then a few tasks on large
    arrays rather than one per catalogue file.
 2. **Passes over the kept stars**, all decomposable (a partial per partition merged in a tree,
-   :func:`~skydask.analyses.reduction.reduce_tree`): per clip step, the two passes of the
-   exact quartiles of the distances in the strip and a sums pass to refit; then the exact
-   medians of the distances (two passes) and their median absolute deviations (two passes):
-   ten passes with Rubin's two clip steps. The principal and locus colours' medians and
-   absolute deviations need no fit, so their passes ride along with the first clip step's
-   (:class:`~skydask.analyses.locus.quantiles.QuantileQueue`).
+   :func:`~skydask.analyses.reduction.reduce_tree`): per clip step, the histogram pass of the
+   exact quartiles of the distances in the strip, then their gather pass, which also refits
+   (:class:`~skydask.analyses.locus.fitting.ClipSumsTask`: the histogram already bounds the
+   clip limit to a narrow range, so the pass sums the points inside it and returns the few in
+   the range); then the histogram and gather passes of the exact medians of the distances,
+   whose gather pass also yields their median absolute deviations (the same histogram bounds
+   where ``median -+ MAD`` lies, see
+   :class:`~skydask.analyses.locus.quantiles.QuantileQueue`): six passes with Rubin's two clip
+   steps. The principal and locus colours' medians and deviations need no fit: their
+   histogram pass is part of the scan and their gather pass rides along with the first clip
+   step's. Where a range cannot be bounded (a statistic in an open-ended bin), the refit or
+   the deviation takes passes of its own, with the same result.
 
 The fits need only the partial sums ``n, Sx, Sy, Sxx, Syy, Sxy`` (the orthogonal fit of a line
 with equal errors is the principal axis of the 2x2 covariance), so they equal a fit on the

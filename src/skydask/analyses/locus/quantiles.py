@@ -19,6 +19,11 @@ way, so a statistic outside the histogram range is still exact.
 
 Both passes compute the values with the same function on the same rows, so a value falls in the
 same bin both times; the counts are checked against what is gathered.
+
+A :class:`QuantileQueue` lets these passes ride along with an analysis' other passes, and
+saves passes where the histogram already says enough: a median absolute deviation is read off
+the median's gather pass (:meth:`QuantileQueue.add_deviation`), and :meth:`QuantileQueue.bounds`
+gives where a quantile lies before its gather pass, for work that needs it in that same pass.
 """
 
 from __future__ import annotations
