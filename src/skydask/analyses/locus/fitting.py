@@ -207,17 +207,13 @@ class ClipSumsTask:
     lo: float
     hi: float
 
-    @property
-    def origin(self) -> tuple[float, float]:
-        return box_centre(self.fit)
-
     def partial(self, stars: StarArrays) -> dict[str, Any]:
         x, y = stars.pairs[pair_key(self.fit.x, self.fit.y, self.selection)]
         x, y, _ = Region("strip", self.line).select(self.fit, x, y)
         distance = np.abs(self.line.perpendicular_mmag(x, y))
         inner = distance <= self.lo
         edge = ~inner & (distance <= self.hi)
-        return {self.key: [(_sums(x[inner], y[inner], self.origin), x[edge], y[edge])]}
+        return {self.key: [(_sums(x[inner], y[inner], box_centre(self.fit)), x[edge], y[edge])]}
 
     def total(self, merged: list[Any], clip_mmag: float) -> FloatArray:
         """The sums of the points within ``clip_mmag`` (in ``[lo, hi]``) of ``line``."""
@@ -230,7 +226,7 @@ class ClipSumsTask:
             sums += inner
             # the same distances and comparison as Region("clip", ...).select
             keep = np.abs(self.line.perpendicular_mmag(x, y)) <= clip_mmag
-            sums += _sums(x[keep], y[keep], self.origin)
+            sums += _sums(x[keep], y[keep], box_centre(self.fit))
         return sums
 
 
