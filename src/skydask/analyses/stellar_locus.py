@@ -359,11 +359,10 @@ class _FirstPass:
                     f"density:{plane.key}", plane, plan.selection(f"plane:{plane.key}"), *grid
                 )
             )
-        self.sums = {
-            f.name: SumsTask(f"sums:{f.name}", f, plan.selection(f"fit:{f.name}"), Region("box"))
+        self.tasks += [
+            SumsTask(f"sums:{f.name}", f, plan.selection(f"fit:{f.name}"), Region("box"))
             for f in config.fits
-        }
-        self.tasks += list(self.sums.values())
+        ]
         self.queue = QuantileQueue()
         self.queue.add(_colour_median_jobs(plan, config))
         for pc in config.principal_colours:
