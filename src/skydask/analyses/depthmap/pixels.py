@@ -36,21 +36,32 @@ Which pixels a partition closes depends on what is known about the layout:
   conflicts; the second pass gathers them in batches of at most ``carry_budget`` values, one
   restricted read per batch, so memory stays bounded at the cost of extra reads.
 
+Pixels. Positions become NESTED pixels through :mod:`.positions`: hpgeom's own numbers,
+computed with a few numpy operations per row (7-12 ns against hpgeom's 30, releasing the
+GIL), and, for a compact partition, handed over as small codes (the pixel's rank among the
+few thousand its box can hold), so that the grouping below counts them directly. HATS
+catalogues give the pixel by a shift of ``_healpix_29``.
+
 Sorting. The order statistics need each pixel's errors in order. A partition's rows are
 grouped by pixel once, for all bands: as they are when already in pixel order (HATS files are
-sorted by ``_healpix_29``), else by numbering the pixels (a table over the range of pixel
-numbers, small for a compact partition) and one sort of ``place << b | row`` keys (32-bit
-keys up to 2**21 rows and 2**11 pixels, as in DC2 tracts). The groups fix a padded layout:
-each pixel owns a row of slots, its width rounded up (at most 3 % of padding, +inf) so that
-pixels of equal width form 2-d blocks whose rows numpy sorts independently
-(``ndarray.sort(axis=1)``, about a thousand values a row). Per band this costs one gather of
-the errors into the layout and the row sorts, 5 ms for a million rows, where one sort of
-64-bit ``(pixel, error bits)`` keys per band took 11-13 ms; the grouping (15-20 ms) is paid
-once. A merge of partitions concatenates the carried errors, pixel by pixel and as slices,
-into the same kind of layout and sorts its rows, instead of sorting every carried value again
-as a 64-bit key (a third of the time or less). What remains is mostly
-``hpgeom.angle_to_pixel`` (30 ns a row, 40 % of a tract's reduction), called in chunks so
-that it does not hold the GIL for long, and the gathers and sorts above, which release it.
+sorted by ``_healpix_29``), else by counting the pixels (``np.bincount`` of the codes, or of
+the pixel numbers less the smallest, small ranges for a compact partition) and one sort of
+``place << b | row`` keys (32-bit keys up to 2**21 rows and 2**11 pixels, as in DC2 tracts).
+The groups fix a padded layout: each pixel owns a row of slots, its width rounded up (at
+most 3 % of padding, +inf) so that pixels of equal width form 2-d blocks whose rows numpy
+sorts independently (``ndarray.sort(axis=1)``, about a thousand values a row). Per band this
+costs one gather of the errors into the layout (2 ns a value) and the row sorts (1.7 ns a
+value), where one sort of 64-bit ``(pixel, error bits)`` keys per band took 11-13 ms a
+million; the grouping (8-10 ms a million rows) is paid once. (Measured and not kept: a
+``np.partition`` at the needed ranks instead of the row sort, slower with more than one
+rank; gathering the six bands as one interleaved array, or two as one 64-bit array, slower
+than six gathers with the copies it needs; a stable radix ``argsort`` of 16-bit codes
+instead of the key sort, three times slower.) The large work arrays (pixels, keys, row
+order, sorted errors) are kept per thread from one partition to the next
+(:mod:`.scratch`): fresh ones cost as much again in page faults. A merge of partitions
+concatenates the carried errors, pixel by pixel and as slices, into the same kind of layout
+and sorts its rows, instead of sorting every carried value again as a 64-bit key (a third of
+the time or less).
 
 Errors keep their stored precision (float32 in the catalogues); invalid ones (zero,
 negative, infinite, NaN) sort to the two ends of a pixel's row and are left out by counting
@@ -75,6 +86,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from skydask.analyses.depthmap.positions import nested_pixel_codes, nested_pixels
+from skydask.analyses.depthmap.scratch import Scratch
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN, HEALPIX29_ORDER
 
 __all__ = ["BandStats", "PixelReducer", "ReductionState", "depth_from_flux_err"]
@@ -87,8 +100,7 @@ IntpArray = npt.NDArray[np.intp]
 Q_LO, Q_HI = 0.15865525393145707, 0.8413447460685429
 """Percentiles of the spread: a Gaussian's mean -/+ one sigma, so the spread is its sigma."""
 
-_RANK_TABLE = 1 << 16  # pixel numbers spanning up to this (or the rows) are ranked by a table
-_ANGLE_CHUNK = 1 << 16  # rows per hpgeom call: 2 ms holding the GIL
+_RANK_TABLE = 1 << 16  # pixel numbers spanning up to this (or the rows) are counted by a table
 _SLICED_SEGMENTS = 32  # segments this long on average are copied slice by slice
 _EXACT_WIDTHS = 64
 """Rows of up to this many values are padded to nothing; wider rows to a multiple of 1/32 to
@@ -115,42 +127,47 @@ def pixel_index(frame: pd.DataFrame, nside: int) -> tuple[Int64Array, BoolArray]
     """NESTED pixel of each row at ``nside``, and which rows have a position.
 
     From the HATS ``_healpix_29`` column when the frame has it (the pixel HATS assigned the
-    row, and a shift instead of trigonometry), else from ``ra`` and ``dec``.
+    row, and a shift instead of trigonometry), else from ``ra`` and ``dec``
+    (:func:`~skydask.analyses.depthmap.positions.nested_pixels`: hpgeom's pixels, computed
+    faster).
+    """
+    pix, coded, has_pos = pixel_codes(frame, nside)
+    return (pix if coded is None else coded[pix]), has_pos
+
+
+def pixel_codes(
+    frame: pd.DataFrame, nside: int, scratch: Scratch | None = None
+) -> tuple[Int64Array, Int64Array | None, BoolArray]:
+    """:func:`pixel_index` as ``(codes, coded, has_pos)``: the pixel of row ``i`` is
+    ``coded[codes[i]]`` (``coded`` ascending), or ``codes[i]`` itself if ``coded`` is None.
+
+    Rows of a compact partition are coded
+    (:func:`~skydask.analyses.depthmap.positions.nested_pixel_codes`), which spares
+    grouping a pass to number the pixels. With ``scratch``, the codes are one of its work
+    arrays.
     """
     order = int(math.log2(nside))
+    n = len(frame)
+    out = scratch.get("pixels", n, np.int64) if scratch is not None else None
     if HEALPIX29_COLUMN in frame.columns:
         hp29 = np.asarray(frame[HEALPIX29_COLUMN].to_numpy(), dtype=np.int64)
-        return hp29 >> (2 * (HEALPIX29_ORDER - order)), hp29 >= 0
+        pix = np.right_shift(hp29, 2 * (HEALPIX29_ORDER - order), out=out)
+        return pix, None, hp29 >= 0
     ra = np.asarray(frame["ra"].to_numpy(), dtype=np.float64)
     dec = np.asarray(frame["dec"].to_numpy(), dtype=np.float64)
-    if len(ra) and _all_valid(ra, dec):  # the usual case, checked by four reductions
-        return _angle_to_pixel(nside, ra, dec), np.ones(len(ra), dtype=bool)
+    if not n:
+        return np.empty(0, dtype=np.int64), None, np.ones(0, dtype=bool)
+    # min and max propagate NaN, so finite extremes mean finite values (the usual case)
+    bounds = (float(ra.min()), float(ra.max()), float(dec.min()), float(dec.max()))
+    ra_lo, ra_hi, dec_lo, dec_hi = bounds
+    if math.isfinite(ra_lo) and math.isfinite(ra_hi) and -90.0 <= dec_lo <= dec_hi <= 90.0:
+        codes, coded = nested_pixel_codes(nside, ra, dec, bounds, out=out)
+        return codes, coded, np.ones(n, dtype=bool)
     ok = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0)
-    pix = np.full(len(ra), -1, dtype=np.int64)
+    pix = np.full(n, -1, dtype=np.int64)
     if ok.any():
-        pix[ok] = _angle_to_pixel(nside, ra[ok], dec[ok])
-    return pix, ok
-
-
-def _angle_to_pixel(nside: int, ra: FloatArray, dec: FloatArray) -> Int64Array:
-    """``hpgeom.angle_to_pixel`` (NESTED, degrees), in chunks of :data:`_ANGLE_CHUNK` rows.
-
-    hpgeom holds the GIL for a whole call (30 ns a row, 30 ms for a million): in chunks,
-    a thread reading or sorting another partition gets the GIL back within milliseconds.
-    """
-    pix = np.empty(len(ra), dtype=np.int64)
-    for start in range(0, len(ra), _ANGLE_CHUNK):
-        end = start + _ANGLE_CHUNK
-        pix[start:end] = hpgeom.angle_to_pixel(
-            nside, ra[start:end], dec[start:end], nest=True, lonlat=True
-        )
-    return pix
-
-
-def _all_valid(ra: FloatArray, dec: FloatArray) -> bool:
-    # min and max propagate NaN, so finite extremes mean finite values
-    ra_lo, ra_hi, dec_lo, dec_hi = ra.min(), ra.max(), dec.min(), dec.max()
-    return bool(np.isfinite(ra_lo) and np.isfinite(ra_hi) and -90.0 <= dec_lo <= dec_hi <= 90.0)
+        pix[ok] = nested_pixels(nside, ra[ok], dec[ok])
+    return pix, None, ok
 
 
 def pixel_ranks(pix: Int64Array, valid: BoolArray) -> tuple[Int64Array, Int64Array]:
@@ -252,18 +269,27 @@ class _PixelRows:
     pads: IntpArray | None
 
     @classmethod
-    def group(cls, pix: Int64Array, has_pos: BoolArray) -> _PixelRows:
+    def group(
+        cls,
+        pix: Int64Array,
+        has_pos: BoolArray,
+        scratch: Scratch | None = None,
+        coded: Int64Array | None = None,
+    ) -> _PixelRows:
         """Group the rows with a position by pixel; ``pix`` may be overwritten.
 
+        ``pix`` holds pixel numbers, or codes of the pixels ``coded`` (:func:`pixel_codes`).
         Rows already in pixel order (HATS files are sorted by ``_healpix_29``) are grouped as
-        they are, in runs; others are gathered (:meth:`_gathered`).
+        they are, in runs; others are gathered (:meth:`_gathered`), with work arrays from
+        ``scratch`` when given (``source`` is then one of them).
         """
         if bool(has_pos.all()) and _ascending(pix):
-            return cls._runs(pix)
-        return cls._gathered(pix, has_pos)
+            return cls._runs(pix, coded)
+        scratch = scratch if scratch is not None else Scratch()
+        return cls._gathered(pix, has_pos, scratch, coded)
 
     @classmethod
-    def _runs(cls, pix: Int64Array) -> _PixelRows:
+    def _runs(cls, pix: Int64Array, coded: Int64Array | None) -> _PixelRows:
         first = np.flatnonzero(np.r_[True, pix[1:] != pix[:-1]]) if len(pix) else pix[:0]
         counts = np.diff(np.r_[first, len(pix)]).astype(np.int64)
         layout = _Layout.for_counts(counts)
@@ -277,20 +303,23 @@ class _PixelRows:
                 strict=True,
             )
         )
-        return cls(pix[first].astype(np.int64), counts, layout, runs, None, None)
+        pixels = pix[first] if coded is None else coded[pix[first]]
+        return cls(pixels.astype(np.int64), counts, layout, runs, None, None)
 
     @classmethod
-    def _gathered(cls, pix: Int64Array, has_pos: BoolArray) -> _PixelRows:
-        """Rows in any order: the pixels are numbered first (:func:`_ranks`), which fixes the
-        layout; then one sort of ``place << b | row`` keys (``place`` the pixel's row in the
-        buffer; 32-bit keys when they fit) puts the rows in layout order. The keys include
-        one per padding slot (row 0, sorting first in its pixel's row), so that the sorted
-        keys' low bits are the rows of all slots. Every step but a count (``np.bincount``)
-        is a numpy call that releases the GIL, so that two partitions are grouped in parallel.
+    def _gathered(
+        cls, pix: Int64Array, has_pos: BoolArray, scratch: Scratch, coded: Int64Array | None
+    ) -> _PixelRows:
+        """Rows in any order: the pixels are counted first (:func:`_count_pixels`), which
+        fixes the layout; then one sort of ``place << b | row`` keys (``place`` the pixel's
+        row in the buffer; 32-bit keys when they fit) puts the rows in layout order. The keys
+        include one per padding slot (row 0, sorting first in its pixel's row), so that the
+        sorted keys' low bits are the rows of all slots. Every step but a count
+        (``np.bincount``) is a numpy call that releases the GIL, so that two partitions are
+        grouped in parallel.
         """
         rows = None if bool(has_pos.all()) else np.flatnonzero(has_pos)
-        pixels, rank = _ranks(pix if rows is None else pix[rows])
-        counts = np.bincount(rank, minlength=len(pixels)).astype(np.int64)
+        pixels, counts, code, codes = _count_pixels(pix if rows is None else pix[rows], coded)
         layout = _Layout.for_counts(counts)
         place = np.empty(len(pixels), dtype=np.int64)
         place[np.argsort(layout.offset)] = np.arange(len(pixels))
@@ -298,18 +327,23 @@ class _PixelRows:
         fits = row_bits + len(pixels).bit_length() <= 32
         dtype = np.dtype(np.uint32 if fits else np.uint64)
         high = np.left_shift(place.astype(dtype), row_bits, dtype=dtype)
-        key = np.empty(layout.size, dtype=dtype)
-        n_rows = len(rank)
-        np.take(high, rank, out=key[:n_rows], mode="clip")  # 'clip': unbuffered
-        row = np.arange(len(pix), dtype=dtype) if rows is None else rows.astype(dtype)
+        high_by_code = high  # the keys' high bits by code (codes 0, 1, ... or a range)
+        if len(codes) and int(codes[-1]) >= len(codes):
+            high_by_code = np.zeros(int(codes[-1]) + 1, dtype=dtype)
+            high_by_code[codes] = high
+        key = scratch.get("keys", layout.size, dtype)
+        n_rows = len(code)
+        np.take(high_by_code, code, out=key[:n_rows], mode="clip")  # 'clip': unbuffered
+        row = scratch.arange(len(pix), dtype) if rows is None else rows.astype(dtype)
         np.bitwise_or(key[:n_rows], row, out=key[:n_rows])
         pad = layout.width - counts
         key[n_rows:] = np.repeat(high, pad)
         key.sort()
-        np.bitwise_and(key, (1 << row_bits) - 1, out=key, dtype=dtype)
+        source = scratch.get("source", layout.size, np.intp)
+        np.bitwise_and(key, dtype.type((1 << row_bits) - 1), out=source, casting="unsafe")
         pad_before = np.cumsum(pad) - pad
         pads = np.repeat(layout.offset - pad_before, pad) + np.arange(int(pad.sum()))
-        return cls(pixels, counts, layout, None, key.astype(np.intp), pads.astype(np.intp))
+        return cls(pixels, counts, layout, None, source, pads.astype(np.intp))
 
     def sorted_values(
         self, values: npt.NDArray[Any], out: npt.NDArray[Any] | None = None
@@ -358,35 +392,49 @@ def _ascending(values: Int64Array) -> bool:
     return bool(np.all(head[1:] >= head[:-1])) and bool(np.all(values[1:] >= values[:-1]))
 
 
-def _ranks(pix: Int64Array) -> tuple[Int64Array, IntpArray]:
-    """The distinct pixels (ascending) and the rank of each row's pixel among them.
+def _count_pixels(
+    pix: Int64Array, coded: Int64Array | None = None
+) -> tuple[Int64Array, Int64Array, IntpArray, Int64Array]:
+    """The distinct pixels (ascending), their numbers of rows, and a code per row.
+
+    Rows already coded (``pix`` codes of the pixels ``coded``) are counted as they are.
 
     A partition covers a compact area, whose NESTED pixel numbers span a range of a few
-    times their count (at most 66,000 for DC2 tracts at nside 1024): a table over that range
-    numbers them in two passes (``pix`` is overwritten). Wider spans go through
-    ``np.unique``.
+    times their count (at most 66,000 for DC2 tracts at nside 1024): the codes are then the
+    rows' pixel numbers less the smallest (``pix`` is overwritten), counted by
+    ``np.bincount``, and ``codes`` gives each distinct pixel's code; no per-row array is
+    made. Wider spans go through ``np.unique``, the codes being the ranks
+    (``codes = arange``).
 
     Examples
     --------
-    >>> [a.tolist() for a in _ranks(np.array([7, 3, 7, 5]))]
-    [[3, 5, 7], [2, 0, 2, 1]]
-    >>> [a.tolist() for a in _ranks(np.array([10**9, 3, 10**9]))]  # wide: np.unique
-    [[3, 1000000000], [1, 0, 1]]
+    >>> [a.tolist() for a in _count_pixels(np.array([7, 3, 7, 5]))]
+    [[3, 5, 7], [1, 1, 2], [4, 0, 4, 2], [0, 2, 4]]
+    >>> [a.tolist() for a in _count_pixels(np.array([10**9, 3, 10**9]))]  # wide: np.unique
+    [[3, 1000000000], [1, 2], [1, 0, 1], [0, 1]]
     """
     if not len(pix):
-        return pix[:0].astype(np.int64), np.empty(0, dtype=np.intp)
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0, dtype=np.intp), empty
+    if coded is not None:
+        per_code = np.bincount(pix, minlength=len(coded))
+        codes = np.flatnonzero(per_code).astype(np.int64)
+        return coded[codes], per_code[codes].astype(np.int64), pix, codes
     low = int(pix.min())
     span = int(pix.max()) - low + 1
     if span > max(len(pix), _RANK_TABLE):
-        uniques, rank = np.unique(pix, return_inverse=True)
-        return np.asarray(uniques, dtype=np.int64), rank.astype(np.intp, copy=False)
+        uniques, rank, counts = np.unique(pix, return_inverse=True, return_counts=True)
+        distinct = np.arange(len(uniques), dtype=np.int64)
+        return (
+            np.asarray(uniques, dtype=np.int64),
+            counts.astype(np.int64),
+            rank.astype(np.intp, copy=False),
+            distinct,
+        )
     pix -= low
-    present = np.zeros(span, dtype=bool)
-    present[pix] = True
-    found = np.flatnonzero(present)
-    table = np.empty(span, dtype=np.intp)
-    table[found] = np.arange(len(found))
-    return found.astype(np.int64) + low, table.take(pix)
+    per_code = np.bincount(pix, minlength=span)
+    codes = np.flatnonzero(per_code).astype(np.int64)
+    return codes + low, per_code[codes].astype(np.int64), pix, codes
 
 
 def _per_row(mask: BoolArray, layout: _Layout) -> Int64Array:
@@ -551,30 +599,31 @@ class PixelReducer:
     snr_delta: float = 0.5
     local: bool = False
     restrict: Int64Array | None = field(default=None, compare=False)
+    scratch: Scratch = field(default_factory=Scratch, compare=False, repr=False, init=False)
 
     # -- per partition ---------------------------------------------------------------------
     def partial(self, frame: pd.DataFrame) -> ReductionState:
         """Summary of one partition (a pandas DataFrame of the selected quantities)."""
-        pix, has_pos = pixel_index(frame, self.nside)
+        pix, coded, has_pos = pixel_codes(frame, self.nside, self.scratch)
+        if coded is not None and (self.restrict is not None or self.method != "flux_err"):
+            pix, coded = coded[pix], None
         if self.restrict is not None:
             has_pos &= np.isin(pix, self.restrict)
         out: dict[str, ExactPart | MomentPart] = {}
         if self.method == "flux_err":
-            rows = _PixelRows.group(pix, has_pos)  # shared by the bands
+            rows = _PixelRows.group(pix, has_pos, self.scratch, coded)  # shared by the bands
             if self.local:
                 edge = np.zeros(len(rows.pixels), dtype=bool)
             elif self.restrict is not None:
                 edge = np.ones(len(rows.pixels), dtype=bool)
             else:
                 edge = _on_edge(self.nside, rows.pixels)
-            scratch: dict[np.dtype[Any], npt.NDArray[Any]] = {}  # one sort buffer per dtype
             for band in self.bands:
                 err = frame[f"psFluxErr_{band}"].to_numpy()
                 if err.dtype != np.float32:  # float32 as stored, anything else in float64
                     err = np.asarray(err, dtype=np.float64)
-                if err.dtype not in scratch:
-                    scratch[err.dtype] = np.empty(rows.layout.size, dtype=err.dtype)
-                out[band] = self._exact_partial(err, rows, edge, scratch[err.dtype])
+                buffer = self.scratch.get("sorted_errors", rows.layout.size, err.dtype)
+                out[band] = self._exact_partial(err, rows, edge, buffer)
         else:
             upix, rank_all = pixel_ranks(pix, has_pos)
             for band in self.bands:
