@@ -283,81 +283,92 @@ def _compare_native(test: ex.Compare, column: Any) -> npt.NDArray[np.bool_] | No
     return None
 
 
-# While more than this fraction of a partition's rows is still in, the tests of an ``&`` chain
-# run on whole columns as boolean masks: a compare and an ``&`` over a whole column cost less
+# While at least this fraction of a partition's rows is still in question, tests run on whole
+# columns and the rows are a boolean mask: a compare and an ``&`` over a whole column cost less
 # than gathering a large subset of it by index (0.4 ms against 1-4 ms for a 1.2M-row tract).
+# Below it, the rows become sorted indices and each test gathers only their values.
 _DENSE_FRACTION = 0.25
 
+# Rows still in question: None (all of them), a boolean mask over the partition, or sorted
+# indices into it.
+_Rows = npt.NDArray[Any] | None
 
-def _select_all(
-    tests: list[ex.Expr], cols: Mapping[str, Any], rows: npt.NDArray[np.intp] | None, n: int
-) -> npt.NDArray[np.intp]:
-    """The rows among ``rows`` (None: all) that pass every test of an ``&`` chain.
 
-    The tests run cheapest first. From all rows, the leading simple tests (no ``&`` or ``|``
-    inside) are combined as whole-column masks as long as most rows pass; once the survivors
-    are few, or a compound test comes, the rest runs on the survivors' indices only.
-    """
-    ordered = sorted(tests, key=_cost)
-    mask: npt.NDArray[np.bool_] | None = None
-    position = 0
+def _is_mask(rows: _Rows) -> bool:
+    return rows is not None and rows.dtype == np.bool_
+
+
+def _settle(rows: _Rows, n: int) -> _Rows:
+    """A mask that has become sparse, as indices (kept a mask while dense)."""
+    if rows is not None and _is_mask(rows) and np.count_nonzero(rows) < _DENSE_FRACTION * n:
+        return np.flatnonzero(rows)
+    return rows
+
+
+def _as_mask(rows: _Rows, n: int) -> npt.NDArray[np.bool_]:
     if rows is None:
-        for position, test in enumerate(ordered):  # noqa: B007 (position is used below)
-            compound = isinstance(test, ex.BinOp) and test.op in ("&", "|")
-            if compound or (mask is not None and np.count_nonzero(mask) < _DENSE_FRACTION * n):
-                break
-            passed = _leaf_mask(test, cols, None, n)
-            mask = passed.copy() if mask is None else np.logical_and(mask, passed, out=mask)
-        else:
-            position = len(ordered)
-        if mask is not None:
-            rows = np.flatnonzero(mask)
-    for test in ordered[position:]:
-        if rows is not None and len(rows) == 0:
-            break
-        rows = _select(test, cols, rows, n)
-    return np.arange(n) if rows is None else rows
+        return np.ones(n, dtype=np.bool_)
+    if _is_mask(rows):
+        return rows
+    mask = np.zeros(n, dtype=np.bool_)
+    mask[rows] = True
+    return mask
 
 
-def _select(
-    test: ex.Expr, cols: Mapping[str, Any], rows: npt.NDArray[np.intp] | None, n: int
-) -> npt.NDArray[np.intp]:
-    """The rows among ``rows`` (None: all) that pass a boolean test, as sorted indices.
+def _filter(test: ex.Expr, cols: Mapping[str, Any], rows: _Rows, n: int) -> _Rows:
+    """The rows among ``rows`` that pass a boolean test (see :data:`_Rows`).
 
-    ``&`` runs its cheaper side first and the other side only on the rows that passed; ``|``
-    runs its second side only on the rows the first rejected. A cut such as
-    ``(snr_r >= 300 & psFlux_r > f) | (snr_i >= 300 & psFlux_i > f)`` then divides only the
-    fluxes of the bright rows, and gathers each column only for the rows still in question.
+    ``&`` runs its parts cheapest first, each on the rows the previous ones kept; ``|`` runs
+    its second side only on the rows the first rejected. While most rows are in, the rows are
+    a mask and the tests run on whole columns; once few are, indices, and a test gathers only
+    their values: a cut such as ``clean & extendedness < 0.5 & ((snr_r >= 300 & psFlux_r >
+    f) | (snr_i >= 300 & psFlux_i > f))`` compares whole columns until the flux limits leave
+    a few per cent of the rows, and divides only those rows' fluxes.
     """
     if isinstance(test, ex.BinOp) and test.op == "&":
-        return _select_all(ex.conjuncts(test), cols, rows, n)
-    if isinstance(test, ex.BinOp) and test.op == "|":
-        remaining = np.arange(n) if rows is None else rows
-        marked = np.zeros(n, dtype=bool)  # by row number: merging sorted sets without a sort
-        marked[_select(test.left, cols, rows, n)] = True
-        rest = remaining[~marked[remaining]]
-        marked[_select(test.right, cols, rest, n)] = True
-        return remaining[marked[remaining]]
-    if rows is not None and len(rows) == 0:
+        for part in sorted(ex.conjuncts(test), key=_cost):
+            rows = _settle(_filter(part, cols, rows, n), n)
+            if rows is not None and not _is_mask(rows) and len(rows) == 0:
+                break
         return rows
-    passed = _leaf_mask(test, cols, rows, n)
-    return np.flatnonzero(passed) if rows is None else rows[passed]
+    if isinstance(test, ex.BinOp) and test.op == "|":
+        left = _settle(_filter(test.left, cols, rows, n), n)
+        if rows is None or _is_mask(rows):
+            kept = _as_mask(left, n)
+            rest = _settle(_as_mask(rows, n) & ~kept, n)
+            return kept | _as_mask(_filter(test.right, cols, rest, n), n)
+        # indices: merge two sorted subsets by marking row numbers (no sort)
+        assert left is not None and not _is_mask(left)
+        marked = np.zeros(n, dtype=bool)
+        marked[left] = True
+        rest = rows[~marked[rows]]
+        right = _filter(test.right, cols, rest, n)
+        marked[_as_mask(right, n) if _is_mask(right) else right] = True
+        return rows[marked[rows]]
+    if rows is None:
+        return _leaf_mask(test, cols, None, n)
+    if _is_mask(rows):
+        return rows & _leaf_mask(test, cols, None, n)
+    if len(rows) == 0:
+        return rows
+    return rows[_leaf_mask(test, cols, rows, n)]
 
 
 def row_indices(plan: ReadPlan, cols: Mapping[str, Any], n: int) -> npt.NDArray[np.intp] | None:
     """The rows that pass the filter and every region, as sorted indices; None means all.
 
     The filter's conjuncts and then the regions are applied one after the other, each only on
-    the rows that passed the previous ones (cheapest first, see :func:`_select_all`), so an
+    the rows that passed the previous ones (cheapest first, see :func:`_filter`), so an
     expensive test (a magnitude's logarithm, a cone's trigonometry) runs on few rows when an
     early cut is selective.
     """
     if plan.filter is None and not plan.regions:
         return None
-    # row indices still in; None: all rows
-    survivors = (
-        None if plan.filter is None else _select_all(ex.conjuncts(plan.filter), cols, None, n)
-    )
+    survivors = None  # row indices still in; None: all rows
+    if plan.filter is not None:
+        kept = _filter(plan.filter, cols, None, n)
+        dense = kept is None or _is_mask(kept)
+        survivors = np.flatnonzero(_as_mask(kept, n)) if dense else kept
     for region in plan.regions:
         if survivors is None:
             survivors = np.flatnonzero(_apply_test(region, plan, cols, n))
