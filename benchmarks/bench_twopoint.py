@@ -13,8 +13,11 @@ Peak memory is each process's ``ru_maxrss``: TreeCorr's process, and the largest
 worker; both also after subtracting the same process's RSS before any data was read
 (imports, and for a worker the dask machinery), which is the part that grows with the data.
 CPU seconds (user + system of TreeCorr's process; of the workers and the driver, which runs
-the scheduler, for skydask) and the load average at the start of each run are printed too:
-on a shared machine the CPU seconds move much less than the times.
+the scheduler, for skydask; the driver's alone too) and the load average at the start of each
+run are printed too: on a shared machine the CPU seconds move much less than the times. So
+are the trees built and reused (``tree_cache``, per skydask run) and the anchor patches of
+the pair tasks each worker ran, in its order (``pair_workers``: its lane, :mod:`skydask.
+analyses.twopoint.regions`).
 
     .venv/bin/python benchmarks/bench_twopoint.py --config fast --repeat 2
     .venv/bin/python benchmarks/bench_twopoint.py --config fast --repeat 2 --cache-patches 8
@@ -197,7 +200,9 @@ def child_skydask(data: Path, kind: str, config: dict[str, Any]) -> dict[str, An
         seconds = time.perf_counter() - t0
         cpu1 = {**client.run(_cpu_s), "driver": _cpu_s()}
         peaks = client.run(_peak_mb)
+    driver_cpu = cpu1["driver"] - cpu0["driver"]
     return {"seconds": seconds, "cpu_s": sum(cpu1[k] - cpu0[k] for k in cpu0), "load": load,
+            "driver_cpu_s": driver_cpu,
             "worker_peak_mb": max(peaks.values()),
             "worker_base_mb": max(base.values()), "driver_peak_mb": _peak_mb(),
             "values": values, "cov_diag": np.diag(res.covariance).tolist(),
@@ -276,6 +281,7 @@ def main() -> None:
             "max_rel_diff_cov_diag": _max_rel([sd["cov_diag"]], [tc["cov_diag"]]),
             "treecorr_cpu_s": [round(r["cpu_s"], 1) for r in runs["treecorr"]],
             "skydask_cpu_s": [round(r["cpu_s"], 1) for r in runs["skydask"]],
+            "skydask_driver_cpu_s": [round(r["driver_cpu_s"], 1) for r in runs["skydask"]],
             "load_at_start": [
                 round(r["load"], 2) for w in ("treecorr", "skydask") for r in runs[w]
             ],
@@ -283,7 +289,9 @@ def main() -> None:
             "pair_tasks": sd["reduction"]["pair_tasks"],
             "patch_placement": sd["reduction"]["patch_placement"],
             "skydask_phases_s": sd["reduction"]["seconds"],
-            "tree_cache": sd["reduction"]["tree_cache"],
+            "tree_cache": [r["reduction"]["tree_cache"] for r in runs["skydask"]],
+            "pair_workers": sd["reduction"].get("pair_workers"),
+            "patches_placed": sd["reduction"].get("patches_placed"),
         }
     print(json.dumps(summary, indent=2))
 

@@ -7,21 +7,32 @@ The public API is what this module exports; everything else may change.
 >>> cat = skydask.from_pandas(pd.DataFrame({"ra": [1.0], "dec": [2.0], "psFlux_i": [1000.0]}))
 >>> round(float(cat.select("mag_i").compute()["mag_i"][0]), 2)
 23.9
+
+The names are imported on first use (PEP 562), as are the subpackages (``skydask.catalog``,
+``skydask.analyses``, ...): ``import skydask`` loads only the dask configuration, so that a
+Dask worker unpickling one skydask function does not load the image modules (astropy.wcs,
+matplotlib, xarray: 60 MB per process) or the other analyses.
 """
 
+from __future__ import annotations
+
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 import skydask.config  # noqa: F401  (registers the dask-config defaults first)
-from skydask.catalog import (
-    Catalog,
-    available_catalogs,
-    from_astropy,
-    from_pandas,
-    open_catalog,
-    write_catalog,
-)
-from skydask.images import open_stack
-from skydask.quantities import list_quantities, quantity_info
+from skydask._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from skydask.catalog import (
+        Catalog,
+        available_catalogs,
+        from_astropy,
+        from_pandas,
+        open_catalog,
+        write_catalog,
+    )
+    from skydask.images import open_stack
+    from skydask.quantities import list_quantities, quantity_info
 
 try:
     __version__ = version("skydask")
@@ -40,3 +51,24 @@ __all__ = [
     "quantity_info",
     "write_catalog",
 ]
+
+_EXPORTS = {
+    "Catalog": "skydask.catalog",
+    "available_catalogs": "skydask.catalog",
+    "from_astropy": "skydask.catalog",
+    "from_pandas": "skydask.catalog",
+    "open_catalog": "skydask.catalog",
+    "write_catalog": "skydask.catalog",
+    "open_stack": "skydask.images",
+    "list_quantities": "skydask.quantities",
+    "quantity_info": "skydask.quantities",
+}
+# subpackages and modules reachable as attributes once ``skydask`` is imported, as they were
+# when this module imported them all
+_SUBMODULES = frozenset({
+    "analyses", "catalog", "checker", "cli", "cluster", "data", "demo", "errors", "images",
+    "quantities", "run", "scheduling", "schema", "synth",
+})  # fmt: skip
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

@@ -23,7 +23,7 @@ import dask
 import numpy as np
 import pytest
 import treecorr
-from distributed import futures_of
+from distributed import futures_of, get_task_stream
 
 import skydask
 from analyses.twopoint_testdata import (
@@ -36,7 +36,12 @@ from analyses.twopoint_testdata import (
 )
 from skydask.analyses.twopoint import TwoPointConfig, TwoPointResult, two_point
 from skydask.analyses.twopoint.pairs import PairJob, dataset_name, run_pairs
-from skydask.analyses.twopoint.patches import build_patch, kmeans_centers, split_partition
+from skydask.analyses.twopoint.patches import (
+    build_patch,
+    kmeans_centers,
+    split_partition,
+    sweep_rank,
+)
 from skydask.analyses.twopoint.samples import Calibration
 
 CONFIG = {"min_sep": 1.0, "max_sep": 6.0, "nbins": 4, "bin_slop": 0.0, "npatch": 6}
@@ -91,13 +96,23 @@ def _measure(data: dict[str, Any]) -> TwoPointResult:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module", params=[1, 4], ids=["1-worker", "4-workers"])
-def measured(request: pytest.FixtureRequest, data: dict[str, Any]) -> TwoPointResult:
-    # 1 worker process, so that everything crosses pickling; 4 workers in this process, so
-    # that the pairs are spread, reordered and cached differently (4 processes would spend
-    # most of the test starting up on two cores; the SLURM test has 2 worker processes)
-    with local_client(request.param, processes=request.param == 1):
-        return _measure(data)
+@pytest.fixture(scope="module", params=[1, 2, 4], ids=["1-worker", "2-workers", "4-workers"])
+def run(request: pytest.FixtureRequest, data: dict[str, Any]) -> tuple[TwoPointResult, list[Any]]:
+    """The measurement and Dask's record of where each task ran.
+
+    1 worker process, so that everything crosses pickling; 2 worker processes, as the
+    benchmark (one lane each, patches placed by lane); 4 workers in this process, so that
+    the pairs are spread over two segments, reordered and cached differently (4 processes
+    would spend most of the test starting up on two cores)."""
+    with local_client(request.param, processes=request.param < 4) as client:
+        with get_task_stream(client) as stream:
+            result = _measure(data)
+        return result, list(stream.data)
+
+
+@pytest.fixture(scope="module")
+def measured(run: tuple[TwoPointResult, list[Any]]) -> TwoPointResult:
+    return run[0]
 
 
 def _same_corr(actual: Any, expected: Any, what: str, fields: tuple[str, ...]) -> None:
@@ -156,6 +171,34 @@ def test_joint_jackknife_covariance_equals_treecorr(
     gg = measured.corr("shear_shear", "s0", "s1")
     assert_same(gg.estimate_cov("jackknife"), reference["gg01"].estimate_cov("jackknife"),
                 "gg01 jackknife", atol=1e-18)  # fmt: skip
+
+
+def test_pair_tasks_run_on_their_lanes_worker(
+    run: tuple[TwoPointResult, list[Any]], data: dict[str, Any]
+) -> None:
+    # each worker runs the tasks of one stretch of the sweep (two workers share a stretch
+    # from its two ends), and Dask's own record says every pair task ran where it was sent
+    result, stream = run
+    red = result.reduction
+    assert red["patch_placement"] == "by lane"
+    lanes = red["pair_workers"]
+    assert sum(len(anchors) for anchors in lanes.values()) == red["pair_tasks"]
+    ran: dict[str, int] = {}
+    for task in stream:
+        if str(task["key"]).startswith("run_pairs"):
+            ran[task["worker"]] = ran.get(task["worker"], 0) + 1
+    assert ran == {w: len(anchors) for w, anchors in lanes.items()}
+    assert len(lanes) == len(red["lanes"])  # every worker ran tasks (6 patches, <= 4 workers)
+    rank = sweep_rank(data["centers"])
+    spans = sorted((min(rank[a] for a in anchors), max(rank[a] for a in anchors))
+                   for anchors in lanes.values())  # fmt: skip
+    if len(lanes) == 2:
+        # one stretch, worked from both ends: the two lanes overlap in one anchor at most
+        # (that anchor's tasks of different correlations)
+        assert spans[0][1] <= spans[1][0], spans
+    # every worker used its lane: the first task it ran is an end of a stretch
+    firsts = sorted(rank[anchors[0]] for anchors in lanes.values())
+    assert (firsts[0] == 0 and firsts[-1] == len(rank) - 1) or len(lanes) == 1
 
 
 def test_kmeans_patches_are_treecorrs() -> None:

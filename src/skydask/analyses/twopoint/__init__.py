@@ -9,12 +9,14 @@ uniform random points inside a healsparse footprint; :mod:`.theory` gives pyccl 
 The numbers equal a single TreeCorr ``process()`` on the whole catalogues with the same
 patches: the rows are split by patch in one pass, each Dask task computes the pairs of one
 "anchor" patch (with itself and its neighbours further along a sweep of the sky) from those
-patches' rows only, small patch catalogues are placed on every worker up front, and the
-per-pair results are summed in TreeCorr's order (:mod:`.measure`, :mod:`.pairs`).
+patches' rows only, each worker sweeps its own stretch of sky with the patch catalogues it
+needs placed on it up front, and the per-pair results are summed in TreeCorr's order
+(:mod:`.measure`, :mod:`.pairs`, :mod:`.regions`).
 
 Modules: :mod:`.config` (parameters), :mod:`.cuts` (source and lens cut sets), :mod:`.samples`
 (reading, checks, shape calibration), :mod:`.patches` (k-means, assignment, the shuffle),
-:mod:`.pairs` (pair tasks and their sum), :mod:`._treecorr` (TreeCorr internals used),
+:mod:`.pairs` (pair tasks and their sum), :mod:`.regions` (which worker runs which task),
+:mod:`._treecorr` (TreeCorr internals used),
 :mod:`.measure` (the passes), :mod:`.analysis` (the public functions), :mod:`.result`,
 :mod:`.plots`, :mod:`.sacc_io`, :mod:`.theory`, :mod:`.randoms`.
 """

@@ -172,7 +172,9 @@ def two_point(
     patch_centers : array, optional
         Reuse these patches (a previous result's ``patch_centers``) instead of the k-means.
     progress : bool
-        Show a progress bar over the pair tasks.
+        Show the progress of the pair tasks: a progress bar on the local schedulers, a log
+        line (INFO) per finished task on a distributed cluster, where each worker's next
+        task is submitted when its previous one ends.
     **overrides
         Any :class:`TwoPointConfig` field or TreeCorr ``Corr2`` parameter.
 

@@ -9,16 +9,19 @@
    any pair. With given centres this is the only read.
 3. **Patches** (the second half): per patch, its pieces concatenated, converted, built into a
    TreeCorr catalogue with its statistics, and persisted: the only copy of the catalogues
-   the measurement keeps. From the statistics the driver decides which patch pairs to
-   compute (:func:`.pairs.plan`) and groups them into one task per anchor patch
-   (:func:`.pairs.group_pairs`).
-4. **Placement**: on a distributed cluster, every worker receives every patch before the
-   first pair starts (:func:`.pairs.load_patches`), if the patches are small next to a
-   worker's memory (at most an eighth of its limit; a source costs 64 bytes): a worker
-   computing a pair holds the GIL and cannot serve its peers, so fetching during the pairs
-   stalls both. Larger samples stay where they were built and Dask moves them as the pair
-   tasks need them.
-5. **Pairs**: the pair tasks in the sweep order of their anchors (:mod:`.pairs`); the driver
+   the measurement keeps. On a cluster patch ``k`` is built on the worker whose lane
+   (:mod:`.regions`) is expected to reach it first. From the statistics the driver decides
+   which patch pairs to compute (:func:`.pairs.plan`) and groups them into one task per
+   anchor patch (:func:`.pairs.group_pairs`).
+4. **Lanes and placement**: on a distributed cluster, the sweep of the anchor tasks is cut
+   into one lane per worker (:func:`.regions.lanes`), and each worker receives, before the
+   first pair, the patches its lane needs (:func:`.pairs.load_patches`), if the patches are
+   small next to a worker's memory (at most an eighth of its limit; a source costs 64
+   bytes): a worker computing a pair holds the GIL and cannot serve its peers, so fetching
+   during the pairs stalls both. Larger samples stay where they were built and Dask moves
+   them as the pair tasks need them.
+5. **Pairs**: along the lanes (:func:`.regions.dispatch`), or without a cluster (or with
+   patches moved by Dask) as one graph in the sweep order of their anchors; the driver
    gathers the small per-pair results, sums them in TreeCorr's order and finalizes. The
    workers free their patches and trees after the result is known.
 
@@ -30,11 +33,13 @@ back into input order and a pass for the patch statistics, while TreeCorr's whol
 6-7 s (GG) and 3-4 s (NG) on a quiet machine; its pair tasks then waited about 12 s in all for
 patches held by workers busy inside TreeCorr, and rebuilt a patch's trees in most tasks.
 Now steps 2-4 take 0.8 s (GG) to 1.2 s (NG) in all, reading included; no pair task waits
-for data; and tasks sharing patches follow each other (:mod:`.pairs`).
-What remains above TreeCorr: the trees a worker rebuilds once its cache is full (both
-workers need most patches, so even an unbounded cache builds each tree about twice where
-TreeCorr builds it once), about 1 s of CPU for the scheduler and the per-task traffic on the
-same two cores, and for small samples the per-task cost of the split (a few hundred tasks).
+for data; and each worker sweeps its own stretch of sky (:mod:`.regions`), holding about
+its share of the catalogues and building each tree about once (where TreeCorr builds each
+once in all, the patches where two lanes meet are built on both sides).
+What remains above TreeCorr: the trees a worker rebuilds once its cache is full, about 1 s
+of CPU for the scheduler and the per-task traffic on the same two cores, reading through
+dask.dataframe (about twice pyarrow's CPU), and for small samples the per-task cost of the
+split (a few hundred tasks).
 
 Everything runs on the active dask scheduler (a distributed client when one is active);
 nothing here starts a cluster or opens a file.
@@ -47,7 +52,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -78,6 +83,14 @@ from skydask.analyses.twopoint.patches import (
     split_partition,
     sweep_rank,
 )
+from skydask.analyses.twopoint.regions import (
+    Lane,
+    dispatch,
+    group_cost,
+    lanes,
+    needed_patches,
+    owners,
+)
 from skydask.analyses.twopoint.samples import (
     Calibration,
     Sample,
@@ -97,7 +110,9 @@ STATISTICS = {"shear_shear": "GG", "galaxy_shear": "NG", "galaxy_galaxy": "NN"}
 """The statistics and their TreeCorr correlation: xi+/xi- (GG), gamma_t (NG), w(theta) (NN)."""
 
 _SPLIT_EVERY = 8
-_PLACE_FRACTION = 0.125  # patches go to every worker if they take at most this of its memory
+_PLACE_FRACTION = 0.125  # patches are placed up front if at most this of a worker's memory
+_MARGIN = 1  # tasks past a lane's expected end whose patches its worker also receives
+_LOOKAHEAD = 3  # a worker's next tasks whose patches its tree cache keeps first
 
 
 @dataclass(frozen=True)
@@ -322,17 +337,22 @@ def _patches(
     pieces: dict[str, list[list[Any]]],
     calibrations: dict[str, Calibration],
     also: Sequence[Any] = (),
+    owner: dict[int, str] | None = None,
 ) -> tuple[dict[str, list[Any]], dict[str, list[tc.PatchStats]], int, list[Any]]:
-    """Every patch of every sample (persisted), their statistics, their total bytes, and the
-    values of ``also`` (lazy objects computed in the same round trip)."""
+    """Every patch of every sample (persisted; patch ``k`` built on worker ``owner[k]`` where
+    given), their statistics, their total bytes, and the values of ``also`` (lazy objects
+    computed in the same round trip)."""
     built: dict[str, list[Any]] = {}
     for s in samples:
         task = dask.delayed(build_patch, pure=True)
         cal, iv = calibrations.get(s.name), _inverse_variance(s)
-        built[s.name] = [
-            task(s.name, k, s.field, s.role, cal, iv, *parts)
-            for k, parts in enumerate(pieces[s.name])
-        ]
+        built[s.name] = []
+        for k, parts in enumerate(pieces[s.name]):
+            if owner is not None and k in owner:
+                with dask.annotate(workers=[owner[k]], allow_other_workers=True):
+                    built[s.name].append(task(s.name, k, s.field, s.role, cal, iv, *parts))
+            else:
+                built[s.name].append(task(s.name, k, s.field, s.role, cal, iv, *parts))
     names = [s.name for s in samples]
     flat = list(dask.persist(*[d for n in names for d in built[n]]))
     *described, extra = dask.compute(
@@ -350,35 +370,66 @@ def _patches(
     return persisted, stats, nbytes, list(extra)
 
 
-def _place(
-    patches: dict[str, list[Any]], stats: dict[str, list[tc.PatchStats]], nbytes: int, run: str
-) -> dict[str, list[str]] | None:
-    """Put every non-empty patch on every worker before the pairs (see the module
-    docstring); the keys to name them by, or None where Dask is to move them instead."""
+def _workers() -> list[str]:
+    """The addresses of the active client's workers, sorted (none without a client)."""
     client = active_client()
     if client is None:
+        return []
+    return sorted(client.scheduler_info(n_workers=-1)["workers"])
+
+
+def _build_owners(centers: NDArray[np.float64], workers: list[str]) -> dict[int, str] | None:
+    """Where to build each patch, before the patches' sizes are known: lanes over the
+    patches in sweep order, each counted alike (:mod:`.regions`)."""
+    if not workers:
         return None
+    rank = sweep_rank(centers).tolist()
+    by_rank = sorted(range(len(centers)), key=lambda k: rank[k])
+    return owners(lanes([1.0] * len(by_rank), workers), [[k] for k in by_rank])
+
+
+def _placeable(nbytes: int) -> bool:
+    """Whether the patches are small enough to be placed on the workers up front (at most
+    :data:`_PLACE_FRACTION` of the smallest worker's memory limit)."""
+    client = active_client()
+    if client is None:
+        return False
     workers = client.scheduler_info(n_workers=-1)["workers"]
     limits = [int(w.get("memory_limit") or 0) for w in workers.values()]
     if not workers or (all(limits) and nbytes > _PLACE_FRACTION * min(limits)):
         log.info("two-point: patches (%.0f MB) left to Dask to move", nbytes / 1e6)
-        return None
+        return False
+    return True
+
+
+def _place(
+    patches: dict[str, list[Any]],
+    stats: dict[str, list[tc.PatchStats]],
+    needed: dict[str, list[tuple[str, int]]],
+    run: str,
+) -> dict[str, list[str]]:
+    """Put on each worker the patches its lane needs (``needed``), before the pairs (see the
+    module docstring); the keys to name the patches by. All the non-empty patches are
+    published too, for a task that runs where its patches were not placed."""
+    client = active_client()
     from distributed import futures_of, wait
 
     keys = {n: [str(d.key) for d in ds] for n, ds in patches.items()}
-    used = [
-        (keys[n][k], d)
+    future = {
+        (n, k): futures_of(d)[0]
         for n, ds in patches.items()
         for k, d in enumerate(ds)
         if not stats[n][k].empty
-    ]
-    names = [k for k, _ in used]
-    futures = [f for _, d in used for f in futures_of(d)]
-    # for a worker that joins later: it fetches what it lacks through these
-    client.publish_dataset(**{dataset_name(run): dict(zip(names, futures, strict=True))})
+    }
+    client.publish_dataset(**{dataset_name(run): {keys[n][k]: f for (n, k), f in future.items()}})
     try:
         submit = partial(client.submit, allow_other_workers=False, pure=False)
-        loads = [submit(load_patches, run, names, *futures, workers=[a]) for a in workers]
+        loads = []
+        for worker, refs in needed.items():
+            used = [r for r in refs if r in future]
+            names = [keys[n][k] for n, k in used]
+            loads.append(submit(load_patches, run, names, *[future[r] for r in used],
+                                workers=[worker]))  # fmt: skip
         wait(loads)
         client.gather(loads)  # raises if a load failed
     except BaseException:
@@ -387,20 +438,18 @@ def _place(
     return keys
 
 
-def _pair_tasks(
+def _jobs(
     groups: list[Group],
     plans: dict[tuple[str, str, str], Plan],
     stats: dict[str, list[tc.PatchStats]],
-    patches: dict[str, list[Any]],
-    keys: dict[str, list[str]] | None,
     config: TwoPointConfig,
     run: str,
-) -> list[Any]:
-    """One task per group, started in the groups' order."""
+) -> list[tuple[PairJob, list[tuple[str, int]]]]:
+    """Each group's job and the patches it uses, as ``(sample, patch)``."""
     tc_config = config.treecorr_config()
     largest = max(st.nobj for found in stats.values() for st in found)
-    tasks = []
-    for rank, g in enumerate(groups):
+    out = []
+    for g in groups:
         kind, s1, s2 = g.key
         refs: list[tuple[str, int]] = []
         slots = []
@@ -413,13 +462,46 @@ def _pair_tasks(
             slots.append((ab[0], ab[1], i, j))
         job = PairJob(kind, tc_config, plans[g.key].auto, tuple(slots), run,
                       config.num_threads, config.cache_patches * largest)  # fmt: skip
-        if keys is not None:
-            args: list[Any] = [keys[n][k] for n, k in refs]
-        else:
-            args = [patches[n][k] for n, k in refs]
-        with dask.annotate(priority=len(groups) - rank):
-            tasks.append(dask.delayed(run_pairs, pure=True)(job, *args))
+        out.append((job, refs))
+    return out
+
+
+def _pair_tasks(
+    jobs: list[tuple[PairJob, list[tuple[str, int]]]], patches: dict[str, list[Any]]
+) -> list[Any]:
+    """One lazy task per job, depending on its patches, started in the jobs' order."""
+    tasks = []
+    for rank, (job, refs) in enumerate(jobs):
+        with dask.annotate(priority=len(jobs) - rank):
+            tasks.append(dask.delayed(run_pairs, pure=True)(job, *[patches[n][k] for n, k in refs]))
     return tasks
+
+
+def _dispatched(
+    jobs: list[tuple[PairJob, list[tuple[str, int]]]],
+    lanes_: list[Lane],
+    keys: dict[str, list[str]],
+    progress: bool,
+) -> tuple[list[Any], dict[str, list[int]]]:
+    """The jobs run along their lanes (:func:`.regions.dispatch`); their results, and the
+    positions each worker ran."""
+    client = active_client()
+    ran: dict[str, list[int]] = {}
+
+    def submit_task(position: int, worker: str, upcoming: list[int]) -> Any:
+        job, refs = jobs[position]
+        later: list[str] = []
+        for p in upcoming:
+            for n, k in jobs[p][1]:
+                if keys[n][k] not in later:
+                    later.append(keys[n][k])
+        ran.setdefault(worker, []).append(position)
+        args = [keys[n][k] for n, k in refs]
+        return client.submit(run_pairs, replace(job, upcoming=tuple(later)), *args,
+                             workers=[worker], allow_other_workers=True, pure=False)  # fmt: skip
+
+    results = dispatch(client, lanes_, submit_task, len(jobs), _LOOKAHEAD, progress)
+    return results, ran
 
 
 def _statistics(
@@ -516,10 +598,11 @@ def measure(
         calibrations = _calibrations(samples, summaries or [SampleSummary() for _ in samples])
         t1 = time.perf_counter()
 
-        # 3. the patches (the only copy of the catalogues) and, from their statistics, the
-        # pairs to compute
+        # 3. the patches (the only copy of the catalogues, each built where its lane will
+        # first need it) and, from their statistics, the pairs to compute
+        workers = _workers()
         patches, stats, nbytes, found = _patches(
-            samples, pieces, calibrations, totals if later else ()
+            samples, pieces, calibrations, totals if later else (), _build_owners(centers, workers)
         )
         del pieces, totals
         if later:
@@ -531,13 +614,7 @@ def measure(
         for kind, s1, s2 in _correlations(requests, randoms):
             other = None if s1 == s2 else stats[s2]
             plans[(kind, s1, s2)] = plan(kind, s1, s2, stats[s1], other, tc_config)
-        t2 = time.perf_counter()
-
-        # 4. every patch on every worker (small samples on a cluster)
-        keys = _place(patches, stats, nbytes, run)
-        t3 = time.perf_counter()
-
-        # 5. the pairs, one task per anchor patch, in the sweep order of the anchors
+        # one task per anchor patch, in the sweep order of the anchors
         rank = sweep_rank(centers).tolist()
         sizes = {n: sum(st.nobj for st in found) for n, found in stats.items()}
         groups: list[Group] = []
@@ -545,17 +622,36 @@ def measure(
             groups += group_pairs(p, rank, sizes[key[1]] >= sizes[key[2]])
         position = {key: n for n, key in enumerate(plans)}
         groups.sort(key=lambda g: (rank[g.anchor], position[g.key]))
-        tasks = _pair_tasks(groups, plans, stats, patches, keys, config, run)
+        jobs = _jobs(groups, plans, stats, config, run)
+        t2 = time.perf_counter()
+
+        # 4. each worker's lane through the sweep, and its patches placed on it (small
+        # samples on a cluster)
+        lanes_: list[Lane] = []
+        needed: dict[str, list[tuple[str, int]]] = {}
+        if workers and _placeable(nbytes):
+            costs = [group_cost(g.pairs, stats[g.key[1]], stats[g.key[2]]) for g in groups]
+            lanes_ = lanes(costs, workers)
+            needed = needed_patches(lanes_, [refs for _, refs in jobs], _MARGIN)
+            keys = _place(patches, stats, needed, run)
+        t3 = time.perf_counter()
+
+        # 5. the pairs: along the lanes, or as one graph in sweep order
         skipped = sum(len(p.steps) - len(p.computed()) for p in plans.values())
         n_pairs = sum(len(p.computed()) for p in plans.values())
         log.info(
             "two-point: %d samples, %d patches, %d correlations, %d pairs in %d tasks (%d "
             "pairs skipped as out of range); patches %s",
-            len(samples), npatch, len(plans), n_pairs, len(tasks), skipped,
-            "on every worker" if keys is not None else "moved by Dask",
+            len(samples), npatch, len(plans), n_pairs, len(jobs), skipped,
+            "placed by lane" if keys is not None else "moved by Dask",
         )  # fmt: skip
-        results = list(compute(*tasks, progress=progress))
-        del tasks
+        ran: dict[str, list[int]] = {}
+        if keys is not None:
+            results, ran = _dispatched(jobs, lanes_, keys, progress)
+        else:
+            tasks = _pair_tasks(jobs, patches)
+            results = list(compute(*tasks, progress=progress))
+            del tasks
     finally:
         del patches
         cache = _clear_caches(run, published=keys is not None)
@@ -588,7 +684,13 @@ def measure(
         "pairs_computed": n_pairs,
         "pairs_skipped": skipped,
         "pair_tasks": len(groups),
-        "patch_placement": "every worker" if keys is not None else "moved by dask",
+        "patch_placement": "by lane" if keys is not None else "moved by dask",
+        # the anchor patches of the tasks each worker ran, in its order (lanes only)
+        "pair_workers": {w: [groups[p].anchor for p in ps] for w, ps in ran.items()},
+        # each lane's expected tasks (anchor patches), before the workers met
+        "lanes": {ln.worker: [groups[p].anchor for p in ln.expected] for ln in lanes_},
+        # the patches (of all samples) placed on each worker before the pairs
+        "patches_placed": {w: len(refs) for w, refs in needed.items()},
         "patch_bytes": nbytes,
         "tree_cache": cache,
         # "split": reading, summaries (and the k-means), the per-patch pieces; "patches": the

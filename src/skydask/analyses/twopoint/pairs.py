@@ -13,11 +13,12 @@ were grouped into tasks and wherever they ran.
 The tasks (:func:`group_pairs`, :func:`run_pairs`). Each task computes the pairs of one
 *anchor* patch: for an auto-correlation the patch with itself and with its neighbours
 further along a sweep across the sky (:func:`.patches.sweep_rank`); for a cross-correlation
-one patch of the larger sample (whose trees cost the most) with all its partners. Tasks
-start in the sweep order of their anchors, each given to whichever worker is free, so
-consecutive tasks on a worker share most of their patches and its cache of trees serves
-them; for an auto-correlation the largest tasks also come first. Three facts of TreeCorr
-shaped this (measured with 1 million sources in 16 patches, two workers):
+one patch of the larger sample (whose trees cost the most) with all its partners. On a
+cluster each worker runs the tasks of its own stretch of the sweep (its *lane*,
+:mod:`.regions`), so consecutive tasks on a worker share most of their patches and its
+cache of trees serves them; elsewhere the tasks start in the sweep order of their anchors.
+Three facts of TreeCorr shaped this (measured with 1 million sources in 16 patches, two
+workers):
 
 * TreeCorr holds the GIL through ``process_auto``/``process_cross``. A worker computing a pair
   cannot answer its peers, so a pair task that had to fetch a patch from a busy worker waited
@@ -31,13 +32,16 @@ shaped this (measured with 1 million sources in 16 patches, two workers):
   rebuilding trees can cost as much as the pairs. Each process keeps the trees of its most
   recently used patches (:class:`_State`), up to ``cache_patches`` times the largest patch in
   objects (the trees of a small sample, such as lenses, take little of that room), which
-  caps its memory. The first version (one task per pair, in blocks) built 97 trees where
-  TreeCorr builds 16; anchor tasks in sweep order build 81 with 4 patches cached, 35-39
-  with 8 and 31 with 16 (on two workers each needs most patches): a whole run at 1-100
-  arcmin then costs 15.8-18.7 s of CPU with 4, 12.8-14.6 s with 8 (scheduler included),
-  against TreeCorr's 10.4-12.9 s. (Dropping instead the trees whose next use comes latest in
-  the run's task order, known in advance, did no better: the next task that needs a patch
-  often runs on the other worker.)
+  caps its memory. The trees that the worker's next tasks (``PairJob.upcoming``, known
+  from its lane) do not use are dropped at the end of each task; when the cache is full,
+  those that they use last go first.
+  The first version (one task per pair, in blocks) built 97 trees where TreeCorr builds 16;
+  anchor tasks in sweep order handed to whichever worker was free built 81 with 4 patches
+  cached, 35-39 with 8 and 31 with 16 (each worker needed most patches); along lanes they
+  build 50-51 with 4, 35 with 6, 25 with 8 and 24 with 16 (the patches within ``max_sep`` of
+  where two lanes meet are built on both sides). Forward along a sweep a task uses its
+  anchor and the next 4-6 patches, so about 6 cached patches are needed for each tree to be
+  built about once per worker.
 * Per-task overhead (scheduling, results) is a few milliseconds, more than many
   neighbouring pairs cost: one task per anchor, not per pair.
 """
@@ -208,7 +212,10 @@ class PairJob:
     ``pairs`` lists the task's pairs as ``(slot_a, slot_b, i, j)``: positions of the two
     patches among the task's patch arguments, and the patch numbers. ``run`` identifies the
     measurement (its patches in a process's store, its trees in the cache).
-    ``cache_objects`` caps the objects whose trees a process keeps between pairs.
+    ``cache_objects`` caps the objects whose trees a process keeps between pairs;
+    ``upcoming`` names the patches (keys given to :func:`load_patches`) of the tasks this
+    worker is expected to run next, in order: the cache keeps their trees first, and drops
+    the others at the end of the task (None: not known, least recently used go first).
     """
 
     kind: str
@@ -218,6 +225,7 @@ class PairJob:
     run: str
     num_threads: int | None
     cache_objects: int
+    upcoming: tuple[str, ...] | None = None
 
 
 def task_threads(requested: int | None) -> int:
@@ -253,11 +261,27 @@ class _State:
     misses: dict[str, int] = field(default_factory=dict)
     trimmed: set[str] = field(default_factory=set)
 
-    def trim(self, keep: int, busy: set[int]) -> None:
-        """Release the trees of the least recently used catalogues until those left hold at
-        most ``keep`` objects (a patch in ``busy`` keeps its trees)."""
+    def trim(
+        self, keep: int, busy: set[int], upcoming: Sequence[int] = (), drop_unused: bool = False
+    ) -> None:
+        """Release trees until those left hold at most ``keep`` objects: first of the
+        catalogues not in ``upcoming`` (ids of the catalogues this worker's next tasks use,
+        in order of use), least recently used first, then of those used latest. A patch in
+        ``busy`` keeps its trees. With ``drop_unused`` the trees of catalogues not in
+        ``upcoming`` go whatever the room."""
+        first_use: dict[int, int] = {}
+        for n, ident in enumerate(upcoming):
+            first_use.setdefault(ident, n)
+        if drop_unused:
+            for key in [k for k in self.trees if k[1] not in first_use and k[1] not in busy]:
+                tc.release(self.trees.pop(key).catalog)
         excess = sum(p.stats.nobj for p in self.trees.values()) - keep
-        for key in list(self.trees):
+        if excess <= 0:
+            return
+        never = len(upcoming)
+        # stable: among the catalogues not used again, the least recently used go first
+        order = sorted(self.trees, key=lambda k: -first_use.get(k[1], never))
+        for key in order:
             if excess <= 0:
                 break
             if key[1] not in busy:
@@ -330,13 +354,10 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
     threads = task_threads(job.num_threads)
     _release_unused_memory(job.run)
     resolved = [_resolve(job.run, p) for p in patches]
-    # the anchor: the patch(es) of every pair of the task, whose trees stay until its end
-    common = set(job.pairs[0][:2])
-    for a, b, _, _ in job.pairs[1:]:
-        common &= {a, b}
-    anchors = {id(resolved[k]) for k in common}
     out = []
     with _STATE.lock:
+        store = _STATE.store.get(job.run, {})
+        upcoming = [id(store[k]) for k in job.upcoming or () if k in store]
         try:
             for a, b, i, j in job.pairs:
                 used = [a] if a == b else [a, b]
@@ -356,9 +377,14 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
                     key = (job.run, id(resolved[k]))
                     _STATE.trees[key] = resolved[k]
                     _STATE.trees.move_to_end(key)
-                _STATE.trim(job.cache_objects, anchors)
+                # the patches of the task's next pair stay; those of its later pairs, then
+                # those of the worker's next tasks, are kept before the others
+                rest = job.pairs[len(out) :]
+                later = [id(resolved[k]) for p in rest for k in p[:2]]
+                busy = {id(resolved[k]) for k in rest[0][:2]} if rest else set()
+                _STATE.trim(job.cache_objects, busy, later + upcoming)
         finally:
-            _STATE.trim(job.cache_objects, set())
+            _STATE.trim(job.cache_objects, set(), upcoming, job.upcoming is not None)
     return out
 
 
