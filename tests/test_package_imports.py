@@ -32,11 +32,21 @@ def test_import_skydask_loads_no_image_or_plotting_module() -> None:
 
 
 def test_a_two_point_worker_loads_neither_images_nor_other_analyses() -> None:
-    # what a worker imports to unpickle a pair task; dask.dataframe (which loads xarray
-    # through dask.array) is not asserted on: the read tasks need it anyway
-    others = ["skydask.analyses.depthmap", "skydask.analyses.multiepoch",
-              "skydask.analyses.stellar_locus", "healsparse"]  # fmt: skip
-    statement = "import skydask.analyses.twopoint.pairs"
+    # what a worker imports to unpickle the read, split and pair tasks of a two-point run:
+    # the partition reader and the pair code, not the catalogue layer's dask.dataframe
+    # (which loads xarray and scipy through dask.array), nor the images or other analyses
+    others = [
+        "skydask.analyses.depthmap",
+        "skydask.analyses.multiepoch",
+        "skydask.analyses.stellar_locus",
+        "healsparse",
+        "dask.dataframe",
+        "xarray",
+    ]
+    statement = (
+        "import skydask.catalog.reader, skydask.analyses.twopoint.pairs, "
+        "skydask.analyses.twopoint.samples, skydask.analyses.twopoint.patches"
+    )
     assert _loaded_after(statement, ["matplotlib", "astropy.wcs", "skydask.images", *others]) == []
 
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dask
-import dask.dataframe as dd
-import pandas as pd
 from dask.delayed import Delayed
 
 from skydask.scheduling import active_client, compute, persist
+
+if TYPE_CHECKING:  # not at run time: a worker running a reduction's tasks needs neither
+    import dask.dataframe as dd
+    import pandas as pd
 
 __all__ = ["compute", "parallel_slots", "persist", "reduce_tree", "tree_reduce"]
 

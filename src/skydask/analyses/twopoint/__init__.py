@@ -13,6 +13,9 @@ patches' rows only, each worker sweeps its own stretch of sky with the patch cat
 needs placed on it up front, and the per-pair results are summed in TreeCorr's order
 (:mod:`.measure`, :mod:`.pairs`, :mod:`.regions`).
 
+The names are imported on first use (:mod:`skydask._lazy`): a worker unpickling a pair task
+loads the pair code only, not the catalogue layer's dask.dataframe.
+
 Modules: :mod:`.config` (parameters), :mod:`.cuts` (source and lens cut sets), :mod:`.samples`
 (reading, checks, shape calibration), :mod:`.patches` (k-means, assignment, the shuffle),
 :mod:`.pairs` (pair tasks and their sum), :mod:`.regions` (which worker runs which task),
@@ -21,14 +24,24 @@ Modules: :mod:`.config` (parameters), :mod:`.cuts` (source and lens cut sets), :
 :mod:`.plots`, :mod:`.sacc_io`, :mod:`.theory`, :mod:`.randoms`.
 """
 
-from skydask.analyses.twopoint.analysis import galaxy_galaxy, galaxy_shear, shear_shear, two_point
-from skydask.analyses.twopoint.config import ShearCalibration, TwoPointConfig
-from skydask.analyses.twopoint.cuts import CUT_SETS, Cut, CutSet, cut_set
-from skydask.analyses.twopoint.measure import Request
-from skydask.analyses.twopoint.randoms import randoms
-from skydask.analyses.twopoint.result import TwoPointResult
-from skydask.analyses.twopoint.samples import Calibration
-from skydask.analyses.twopoint.theory import DC2_COSMOLOGY, TheoryCurves, predict
+from typing import TYPE_CHECKING
+
+from skydask._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from skydask.analyses.twopoint.analysis import (
+        galaxy_galaxy,
+        galaxy_shear,
+        shear_shear,
+        two_point,
+    )
+    from skydask.analyses.twopoint.config import ShearCalibration, TwoPointConfig
+    from skydask.analyses.twopoint.cuts import CUT_SETS, Cut, CutSet, cut_set
+    from skydask.analyses.twopoint.measure import Request
+    from skydask.analyses.twopoint.randoms import randoms
+    from skydask.analyses.twopoint.result import TwoPointResult
+    from skydask.analyses.twopoint.samples import Calibration
+    from skydask.analyses.twopoint.theory import DC2_COSMOLOGY, TheoryCurves, predict
 
 __all__ = [
     "CUT_SETS",
@@ -49,3 +62,44 @@ __all__ = [
     "shear_shear",
     "two_point",
 ]
+
+_EXPORTS = {
+    "galaxy_galaxy": "skydask.analyses.twopoint.analysis",
+    "galaxy_shear": "skydask.analyses.twopoint.analysis",
+    "shear_shear": "skydask.analyses.twopoint.analysis",
+    "two_point": "skydask.analyses.twopoint.analysis",
+    "ShearCalibration": "skydask.analyses.twopoint.config",
+    "TwoPointConfig": "skydask.analyses.twopoint.config",
+    "CUT_SETS": "skydask.analyses.twopoint.cuts",
+    "Cut": "skydask.analyses.twopoint.cuts",
+    "CutSet": "skydask.analyses.twopoint.cuts",
+    "cut_set": "skydask.analyses.twopoint.cuts",
+    "Request": "skydask.analyses.twopoint.measure",
+    "randoms": "skydask.analyses.twopoint.randoms",
+    "TwoPointResult": "skydask.analyses.twopoint.result",
+    "Calibration": "skydask.analyses.twopoint.samples",
+    "DC2_COSMOLOGY": "skydask.analyses.twopoint.theory",
+    "TheoryCurves": "skydask.analyses.twopoint.theory",
+    "predict": "skydask.analyses.twopoint.theory",
+}
+
+_SUBMODULES = frozenset(
+    {
+        "_treecorr",
+        "analysis",
+        "config",
+        "cuts",
+        "measure",
+        "pairs",
+        "patches",
+        "plots",
+        "randoms",
+        "regions",
+        "result",
+        "sacc_io",
+        "samples",
+        "theory",
+    }
+)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)

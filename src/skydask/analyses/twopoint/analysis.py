@@ -13,11 +13,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import dask
+
 from skydask.analyses.twopoint.config import ShearCalibration, TwoPointConfig
 from skydask.analyses.twopoint.cuts import CutSet, cut_set
 from skydask.analyses.twopoint.measure import STATISTICS, Request, measure
 from skydask.analyses.twopoint.result import TwoPointResult
-from skydask.analyses.twopoint.samples import Sample
+from skydask.analyses.twopoint.samples import Rows, Sample, canonical_frame
 from skydask.catalog.catalog import Catalog
 from skydask.errors import SchemaError, SpecError
 
@@ -62,16 +64,16 @@ def _cuts(value: CutSet | str | Mapping[str, str] | None, role: str) -> CutSet |
 
 
 def _select(catalog: Catalog, cuts: CutSet | None, quantities: dict[str, str], what: str) -> Any:
-    """The cut catalogue's needed quantities as a dask DataFrame with canonical column names."""
+    """The cut catalogue's needed quantities, lazily, under their canonical names."""
     try:
         if cuts is not None:
             catalog = cuts.apply(catalog)
         selected = catalog.select(list(dict.fromkeys(quantities.values())))
     except SchemaError as exc:
         raise type(exc)(f"{what}: {exc}") from exc
-    frame = selected.to_dask()
-    columns = {canon: frame[q] for canon, q in quantities.items()}
-    return frame.assign(**columns)[list(quantities)]
+    rename = dask.delayed(canonical_frame, pure=True)
+    names = tuple(quantities.items())
+    return Rows(tuple(rename(part, names) for part in selected.to_delayed()), tuple(quantities))
 
 
 def _describe(catalog: Catalog, cuts: CutSet | None) -> str:

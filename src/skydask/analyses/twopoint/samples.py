@@ -50,6 +50,31 @@ ROLES = ("source", "lens", "random")
 
 
 @dataclass(frozen=True)
+class Rows:
+    """A sample's lazy rows: one delayed pandas frame per partition, canonical ``columns``.
+
+    Like a dask DataFrame for what the passes use (``columns``, ``to_delayed()``), built from
+    :meth:`skydask.Catalog.to_delayed`, so that the tasks need no dask.dataframe.
+    """
+
+    parts: tuple[Any, ...]
+    columns: tuple[str, ...]
+
+    def to_delayed(self) -> list[Any]:
+        return list(self.parts)
+
+
+def canonical_frame(frame: pd.DataFrame, names: tuple[tuple[str, str], ...]) -> pd.DataFrame:
+    """The partition's quantities under their canonical names (``(canonical, quantity)``).
+
+    >>> canonical_frame(pd.DataFrame({"ra": [1.0], "shape_e1": [0.1]}), (("e1", "shape_e1"),))
+       e1
+    0  0.1
+    """
+    return pd.DataFrame({canon: frame[q] for canon, q in names}, copy=False)
+
+
+@dataclass(frozen=True)
 class Sample:
     """One bin: a name, a role, the lazy rows, and (sources) the shape calibration.
 
@@ -60,7 +85,7 @@ class Sample:
 
     name: str
     role: str
-    frame: Any  # dask.dataframe.DataFrame
+    frame: Any  # Rows, or a dask DataFrame (randoms())
     calibration: ShearCalibration | None = None
     description: str = ""
 
