@@ -150,7 +150,7 @@ def scan_together(*plans: ScanPlan, progress: bool = False) -> list[Any]:
     scanned = base.select(list(wanted))
     if pushdown is not None:
         scanned = scanned.where(pushdown)
-    parts = scanned.to_dask().to_delayed()
+    parts = scanned.to_delayed()
     if len(plans) == 1 and parsed[0] is None:
         per_plan = [parts]
     else:

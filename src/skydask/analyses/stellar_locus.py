@@ -307,7 +307,7 @@ def stellar_locus(
     if plan.pushdown is not None:
         selected = selected.where(plan.pushdown)
     first = _FirstPass(plan, config)
-    stars, partials = first.scan(selected.to_dask().to_delayed(), slots=None)
+    stars, partials = first.scan(selected.to_delayed(), slots=None)
     (merged,) = compute(partials, progress=config.progress)
     return _measure(functools.partial(_run_pass, stars, config), merged, first, plan, config)
 

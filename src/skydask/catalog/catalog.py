@@ -17,6 +17,7 @@ from typing import Any
 import dask
 import dask.dataframe as dd
 import pandas as pd
+from dask.base import tokenize
 from dask.delayed import Delayed
 
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN
@@ -341,10 +342,14 @@ class Catalog:
         pieces = self._planned_pieces()
         if not pieces:
             return [dask.delayed(self._meta(plan))]
-        # keys from the pieces and the plan (pure): two selections never share a key
-        read = dask.delayed(read_piece, pure=True)
         threads = arrow_threads(len(pieces))
-        return [read(piece, plan, threads) for piece in pieces]
+        # named like to_dask's reads, with a token of what is read: two selections never
+        # share a key
+        name = f"read-{self.name or 'catalog'}-{tokenize(plan, pieces, threads)}"
+        read = dask.delayed(read_piece, pure=True)
+        return [
+            read(piece, plan, threads, dask_key_name=(name, i)) for i, piece in enumerate(pieces)
+        ]
 
     def __getitem__(self, quantity: str) -> dd.Series:
         """One quantity as a lazy dask Series."""
