@@ -165,12 +165,17 @@ def child_treecorr(data: Path, kind: str, config: dict[str, Any]) -> dict[str, A
 
 
 def _warm_up() -> None:
-    """Import in a worker what the analysis will (TreeCorr's process has them before its clock
-    starts too)."""
+    """Import in a worker what the analysis' tasks will (TreeCorr's process has them before
+    its clock starts too). ``skydask.analyses.twopoint`` resolves its names lazily, so the
+    modules the read, split and pair tasks run are named one by one."""
+    import pandas  # noqa: F401
     import pyarrow.parquet  # noqa: F401
     import treecorr  # noqa: F401
 
-    import skydask.analyses.twopoint  # noqa: F401
+    import skydask.analyses.twopoint.pairs
+    import skydask.analyses.twopoint.patches
+    import skydask.analyses.twopoint.samples
+    import skydask.catalog.reader  # noqa: F401
 
 
 def child_skydask(data: Path, kind: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ and row group that cannot match, and do everything for one partition in a single
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -319,8 +319,11 @@ class Catalog:
                 enforce_metadata=False,
             )
 
-    def to_delayed(self) -> list[Delayed]:
+    def to_delayed(self, columns: Mapping[str, str] | None = None) -> list[Delayed]:
         """The selected quantities as one delayed pandas DataFrame per partition.
+
+        ``columns``, if given, names the frames' columns: ``{column: selected quantity}`` (a
+        quantity may appear under several names), in that order.
 
         The same partitions as :meth:`to_dask`, without a dask DataFrame around them: for task
         graphs that only hand the partitions to their own functions. The tasks call the
@@ -337,8 +340,19 @@ class Catalog:
         >>> frames = dask.compute(*bright.to_delayed())
         >>> len(frames) == bright.npartitions, sum(len(f) for f in frames)
         (True, 2)
+        >>> dask.compute(*bright.to_delayed({"r": "mag_r"}))[0].columns.tolist()
+        ['r']
         """
         plan = self._plan()
+        if columns is not None:
+            exprs = dict(plan.outputs)
+            unknown = [q for q in columns.values() if q not in exprs]
+            if unknown:
+                raise SchemaError(
+                    f"to_delayed(columns=...): {unknown} not among the selected quantities "
+                    f"{list(exprs)}"
+                )
+            plan = replace(plan, outputs=tuple((name, exprs[q]) for name, q in columns.items()))
         pieces = self._planned_pieces()
         if not pieces:
             return [dask.delayed(self._meta(plan))]

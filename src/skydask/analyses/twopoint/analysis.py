@@ -13,13 +13,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import dask
-
 from skydask.analyses.twopoint.config import ShearCalibration, TwoPointConfig
 from skydask.analyses.twopoint.cuts import CutSet, cut_set
 from skydask.analyses.twopoint.measure import STATISTICS, Request, measure
 from skydask.analyses.twopoint.result import TwoPointResult
-from skydask.analyses.twopoint.samples import Rows, Sample, canonical_frame
+from skydask.analyses.twopoint.samples import Rows, Sample
 from skydask.catalog.catalog import Catalog
 from skydask.errors import SchemaError, SpecError
 
@@ -71,9 +69,7 @@ def _select(catalog: Catalog, cuts: CutSet | None, quantities: dict[str, str], w
         selected = catalog.select(list(dict.fromkeys(quantities.values())))
     except SchemaError as exc:
         raise type(exc)(f"{what}: {exc}") from exc
-    rename = dask.delayed(canonical_frame, pure=True)
-    names = tuple(quantities.items())
-    return Rows(tuple(rename(part, names) for part in selected.to_delayed()), tuple(quantities))
+    return Rows(tuple(selected.to_delayed(quantities)), tuple(quantities))
 
 
 def _describe(catalog: Catalog, cuts: CutSet | None) -> str:

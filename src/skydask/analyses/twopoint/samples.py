@@ -64,16 +64,6 @@ class Rows:
         return list(self.parts)
 
 
-def canonical_frame(frame: pd.DataFrame, names: tuple[tuple[str, str], ...]) -> pd.DataFrame:
-    """The partition's quantities under their canonical names (``(canonical, quantity)``).
-
-    >>> canonical_frame(pd.DataFrame({"ra": [1.0], "shape_e1": [0.1]}), (("e1", "shape_e1"),))
-       e1
-    0  0.1
-    """
-    return pd.DataFrame({canon: frame[q] for canon, q in names}, copy=False)
-
-
 @dataclass(frozen=True)
 class Sample:
     """One bin: a name, a role, the lazy rows, and (sources) the shape calibration.
