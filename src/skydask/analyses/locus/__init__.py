@@ -1,8 +1,8 @@
 """Internals of :mod:`skydask.analyses.stellar_locus`, split by concern.
 
-:mod:`.config` (parameters and their defaults), :mod:`.selection` (where-strings, extinction,
-the star frame), :mod:`.fitting` (line geometry and per-partition tasks), :mod:`.quantiles`
-(exact quantiles in two decomposable passes), :mod:`.result` (the result, its tables, verdicts,
-figures and files). The public entry point is
-:func:`skydask.analyses.stellar_locus.stellar_locus`.
+:mod:`.config` (parameters and their defaults), :mod:`.selection` (where-strings, extinction),
+:mod:`.stars` (the kept stars as compact per-piece arrays), :mod:`.fitting` (line geometry and
+per-partition tasks), :mod:`.quantiles` (exact quantiles in decomposable passes, sharing passes
+where they can), :mod:`.result` (the result, its tables, verdicts, figures and files). The
+public entry point is :func:`skydask.analyses.stellar_locus.stellar_locus`.
 """

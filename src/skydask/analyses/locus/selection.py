@@ -1,4 +1,4 @@
-"""The star selection as where-strings, the extinction correction, and the star frame.
+"""The star selection as where-strings, and the extinction correction.
 
 Each piece of the analysis (a fit, a principal colour, a locus colour, a plotted plane) uses
 the stars that pass one cut: point source, clean, unflagged and finite in its bands, and bright
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Selection:
-    """One star cut: its column name in the star frame, its text and its parsed form."""
+    """One star cut: its key in the star arrays' counts, its text and its parsed form."""
 
     key: str
     snr_band: str
