@@ -363,11 +363,9 @@ class _FirstPass:
             SumsTask(f"sums:{f.name}", f, plan.selection(f"fit:{f.name}"), Region("box"))
             for f in config.fits
         ]
-        self.queue = QuantileQueue()
-        self.queue.add(_colour_median_jobs(plan, config))
-        for pc in config.principal_colours:
-            self.queue.add_deviation(f"mad:pc:{pc.name}", of=f"pc:{pc.name}")
-        self.tasks += self.queue.tasks()
+        self.colour_jobs = _colour_median_jobs(plan, config)
+        self.deviations = {f"mad:pc:{pc.name}": f"pc:{pc.name}" for pc in config.principal_colours}
+        self.tasks += self.queue().tasks()
         # the arrays the passes after the scan read: the fits' planes and the colours
         self.keep = frozenset(
             [pair_key(f.x, f.y, plan.selection(f"fit:{f.name}")) for f in config.fits]
@@ -376,6 +374,15 @@ class _FirstPass:
         )
         self.scan_part = _ScanPart(plan, config.ebv_quantity, _Pass(tuple(self.tasks)), self.keep)
         self.split_every = config.split_every
+
+    def queue(self) -> QuantileQueue:
+        """The colours' quantile jobs, awaiting the histogram pass the scan makes (a new
+        queue for each measurement: the queue keeps each job's progress)."""
+        queue = QuantileQueue()
+        queue.add(self.colour_jobs)
+        for name, of in self.deviations.items():
+            queue.add_deviation(name, of=of)
+        return queue
 
     def scan(self, frames: list[Any], slots: int | None) -> tuple[list[Any], Any]:
         """Per frame the kept star arrays, coalesced into ``slots`` partitions (None: as
@@ -472,8 +479,9 @@ def _measure(
 ) -> StellarLocusResult:
     # -- from the scan: counts, plot histograms, the box sums of every fit -----------------
     hist = _mmag_hist(config)
-    passes = _Passes(run, scan.queue)
-    scan.queue.update(first)
+    queue = scan.queue()
+    queue.update(first)  # the scan made the colours' histogram pass
+    passes = _Passes(run, queue)
     counts = {s.key: int(first[f"count:{s.key}"]) for s in plan.selections}
     log.info("stellar_locus: stars per cut %s", counts)
 
@@ -502,14 +510,14 @@ def _measure(
             )
             for f in config.fits
         }
-        scan.queue.add(jobs)
+        queue.add(jobs)
         passes.step([])  # the strips' histograms
         # the gather pass that finds the quartiles also refits, within the clip's range
-        refit_tasks = _clip_sums_tasks(config, n_sigma, sel, lines, scan.queue, step)
+        refit_tasks = _clip_sums_tasks(config, n_sigma, sel, lines, queue, step)
         merged = passes.step(list(refit_tasks.values()))
         clips = {}
         for f in config.fits:
-            (q,), (n_strip,) = scan.queue.done[f"strip{step}:{f.name}"]
+            (q,), (n_strip,) = queue.done[f"strip{step}:{f.name}"]
             if n_strip < config.min_stars:
                 raise _too_few(
                     f, int(n_strip), "between the perpendiculars through the box ends", config
@@ -546,16 +554,16 @@ def _measure(
     # -- exact medians of the final distances, then their median absolute deviations -------
     for f in config.fits:
         source = PerpValues(f, sel[f.name], regions[f.name], lines[f.name])
-        scan.queue.add({f"fit:{f.name}": QuantileJob(source, hist, 1, (0.5,))})
-        scan.queue.add_deviation(f"mad:fit:{f.name}", of=f"fit:{f.name}")
-    while scan.queue.pending:
+        queue.add({f"fit:{f.name}": QuantileJob(source, hist, 1, (0.5,))})
+        queue.add_deviation(f"mad:fit:{f.name}", of=f"fit:{f.name}")
+    while queue.pending:
         passes.step([])
     log.info(
         "stellar_locus: %d passes over the kept stars (%d deviations needed passes of their own)",
         passes.count,
-        scan.queue.fallbacks,
+        queue.fallbacks,
     )
-    done = scan.queue.done
+    done = queue.done
 
     def stats(key: str) -> tuple[int, float, float]:
         n = int(done[key][1][0])

@@ -164,14 +164,10 @@ class SumsTask:
     selection: str
     region: Region
 
-    @property
-    def origin(self) -> tuple[float, float]:
-        return box_centre(self.fit)
-
     def partial(self, stars: StarArrays) -> dict[str, Any]:
         x, y = stars.pairs[pair_key(self.fit.x, self.fit.y, self.selection)]
         x, y, _ = self.region.select(self.fit, x, y)
-        return {self.key: _sums(x, y, self.origin)}
+        return {self.key: _sums(x, y, box_centre(self.fit))}
 
 
 def box_centre(fit: LocusFit) -> tuple[float, float]:

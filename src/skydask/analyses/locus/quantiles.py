@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,7 +47,6 @@ __all__ = [
     "QuantileJob",
     "QuantileQueue",
     "ValueSource",
-    "exact_quantiles",
     "lerp",
     "merge_partials",
 ]
@@ -227,53 +226,6 @@ def _ranks(counts: IntArray, job: QuantileJob) -> dict[str, Any]:
     return out
 
 
-def exact_quantiles(
-    run_pass: Callable[[list[Any]], dict[str, Any]], jobs: Mapping[str, QuantileJob]
-) -> dict[str, tuple[FloatArray, IntArray]]:
-    """Exact quantiles of several jobs, in one histogram pass and one gather pass.
-
-    Parameters
-    ----------
-    run_pass
-        Runs one reduction over the partitions with a list of tasks (each with a
-        ``partial(frame) -> dict`` method) and returns the merged dict
-        (:func:`merge_partials`).
-    jobs
-        Name -> job.
-
-    Returns
-    -------
-    dict
-        Name -> ``(quantiles, counts)``: an array ``(ngroups, len(qs))`` (NaN for an empty
-        group) and the number of values per group.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> @dataclass(frozen=True)
-    ... class Column:
-    ...     name: str
-    ...     def values(self, frame):
-    ...         v = frame[self.name].to_numpy(dtype=float)
-    ...         return np.zeros(len(v), dtype=np.int64), v
-    >>> parts = [pd.DataFrame({"v": [5.0, 1.0, 3.0]}), pd.DataFrame({"v": [2.0, 4.0, 9.5]})]
-    >>> def run_pass(tasks):
-    ...     return merge_partials([{k: v for t in tasks for k, v in t.partial(p).items()}
-    ...                            for p in parts])
-    >>> job = QuantileJob(Column("v"), HistSpec(0.0, 1.0, 4), 1, (0.25, 0.5, 0.75))
-    >>> q, n = exact_quantiles(run_pass, {"v": job})["v"]
-    >>> q.tolist(), n.tolist()
-    ([[2.25, 3.5, 4.75]], [6])
-    >>> np.percentile([5, 1, 3, 2, 4, 9.5], [25, 50, 75]).tolist()
-    [2.25, 3.5, 4.75]
-    """
-    queue = QuantileQueue()
-    queue.add(jobs)
-    while queue.pending:
-        queue.update(run_pass(queue.tasks()))
-    return {name: queue.done[name] for name in jobs}
-
-
 class QuantileQueue:
     """Quantile jobs whose two passes ride along with other work.
 
@@ -303,6 +255,16 @@ class QuantileQueue:
     >>> queue.update(run_pass(queue.tasks()))
     >>> queue.pending, queue.done["median"][0].tolist()
     (False, [[3.5]])
+
+    Exactly ``numpy.percentile`` (method "linear"), whatever the bins:
+
+    >>> quartiles = QuantileJob(Values(), HistSpec(0.0, 1.0, 4), 1, (0.25, 0.5, 0.75))
+    >>> queue.add({"quartiles": quartiles})
+    >>> while queue.pending:
+    ...     queue.update(run_pass(queue.tasks()))
+    >>> q, n = queue.done["quartiles"]
+    >>> q.tolist(), n.tolist(), np.percentile([5, 1, 3, 2, 4, 9.5], [25, 50, 75]).tolist()
+    ([[2.25, 3.5, 4.75]], [6], [2.25, 3.5, 4.75])
     """
 
     def __init__(self) -> None:

@@ -84,13 +84,6 @@ class StarArrays:
             {k: v for k, v in self.groups.items() if k in wanted},
         )
 
-    @property
-    def nbytes(self) -> int:
-        """Memory held by the arrays."""
-        total = sum(a.nbytes for a in self.values.values())
-        total += sum(x.nbytes + y.nbytes for x, y in self.pairs.values())
-        return total + sum(g.nbytes + v.nbytes for g, v in self.groups.values())
-
     @staticmethod
     def concat(parts: Sequence[StarArrays]) -> StarArrays:
         """Several partitions' arrays as one (the keys of the first part)."""
