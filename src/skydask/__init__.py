@@ -63,12 +63,6 @@ _EXPORTS = {
     "list_quantities": "skydask.quantities",
     "quantity_info": "skydask.quantities",
 }
-# subpackages and modules reachable as attributes once ``skydask`` is imported, as they were
-# when this module imported them all
-_SUBMODULES = frozenset({
-    "analyses", "catalog", "checker", "cli", "cluster", "data", "demo", "errors", "images",
-    "quantities", "run", "scheduling", "schema", "synth",
-})  # fmt: skip
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

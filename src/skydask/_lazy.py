@@ -15,8 +15,9 @@ True
 
 from __future__ import annotations
 
+import pkgutil
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from importlib import import_module
 from types import ModuleType
 from typing import Any
@@ -25,10 +26,11 @@ __all__ = ["lazy_exports"]
 
 
 def lazy_exports(
-    package: str, exports: Mapping[str, str], submodules: Iterable[str] = ()
+    package: str, exports: Mapping[str, str]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package``: ``exports`` maps a name to its module,
-    ``submodules`` are reachable as attributes (imported on first use).
+    """``(__getattr__, __dir__)`` for ``package``: ``exports`` maps a name to its module; the
+    package's modules and subpackages are reachable as attributes too (imported on first use,
+    as eager imports made them before).
 
     A name exported from a module of the same name (``skydask.analyses.stellar_locus``, the
     function) stays the exported value when that module is imported later: Python binds a
@@ -36,7 +38,7 @@ def lazy_exports(
     """
     module = sys.modules[package]
     namespace = vars(module)
-    subs = frozenset(submodules)
+    subs = frozenset(info.name for info in pkgutil.iter_modules(module.__path__))
 
     def __getattr__(name: str) -> Any:
         if name in exports:

@@ -104,7 +104,6 @@ _EXPORTS = {
     "shear_shear": "skydask.analyses.twopoint",
     "two_point": "skydask.analyses.twopoint",
 }
-_SUBMODULES = frozenset({"depthmap", "locus", "multiepoch", "reduction", "scan", "twopoint"})
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

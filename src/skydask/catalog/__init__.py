@@ -37,25 +37,5 @@ _EXPORTS = {
     "write_catalog": "skydask.catalog.write",
 }
 
-_SUBMODULES = frozenset(
-    {
-        "afw_fits",
-        "catalog",
-        "colocation",
-        "fingerprint",
-        "footers",
-        "hats_writer",
-        "healpix_index",
-        "join",
-        "layout",
-        "listing",
-        "open",
-        "reader",
-        "regions",
-        "registry",
-        "sources",
-        "write",
-    }
-)
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -337,13 +337,12 @@ def _filter(test: ex.Expr, cols: Mapping[str, Any], rows: _Rows, n: int) -> _Row
             kept = _as_mask(left, n)
             rest = _settle(_as_mask(rows, n) & ~kept, n)
             return kept | _as_mask(_filter(test.right, cols, rest, n), n)
-        # indices: merge two sorted subsets by marking row numbers (no sort)
-        assert left is not None and not _is_mask(left)
+        # indices: merge two sorted subsets by marking row numbers (no sort); from indices,
+        # both sides come back as indices
         marked = np.zeros(n, dtype=bool)
         marked[left] = True
         rest = rows[~marked[rows]]
-        right = _filter(test.right, cols, rest, n)
-        marked[_as_mask(right, n) if _is_mask(right) else right] = True
+        marked[_filter(test.right, cols, rest, n)] = True
         return rows[marked[rows]]
     if rows is None:
         return _leaf_mask(test, cols, None, n)

@@ -83,23 +83,5 @@ _EXPORTS = {
     "predict": "skydask.analyses.twopoint.theory",
 }
 
-_SUBMODULES = frozenset(
-    {
-        "_treecorr",
-        "analysis",
-        "config",
-        "cuts",
-        "measure",
-        "pairs",
-        "patches",
-        "plots",
-        "randoms",
-        "regions",
-        "result",
-        "sacc_io",
-        "samples",
-        "theory",
-    }
-)
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _SUBMODULES)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

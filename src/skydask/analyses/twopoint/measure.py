@@ -36,10 +36,11 @@ Now steps 2-4 take 0.8 s (GG) to 1.2 s (NG) in all, reading included; no pair ta
 for data; and each worker sweeps its own stretch of sky (:mod:`.regions`), holding about
 its share of the catalogues and building each tree about once (where TreeCorr builds each
 once in all, the patches where two lanes meet are built on both sides).
+The samples are read through :meth:`skydask.Catalog.to_delayed` (the partition reader
+called directly), so the workers never load dask.dataframe.
 What remains above TreeCorr: the trees a worker rebuilds once its cache is full, about 1 s
-of CPU for the scheduler and the per-task traffic on the same two cores, reading through
-dask.dataframe (about twice pyarrow's CPU), and for small samples the per-task cost of the
-split (a few hundred tasks).
+of CPU for the scheduler and the per-task traffic on the same two cores, and for small
+samples the per-task cost of the split (a few hundred tasks).
 
 Everything runs on the active dask scheduler (a distributed client when one is active);
 nothing here starts a cluster or opens a file.
