@@ -43,6 +43,7 @@ from skydask.analyses.depthmap import (
     depth_map,
 )
 from skydask.analyses.depthmap import analysis as depth_analysis
+from skydask.analyses.depthmap import pixels as depth_pixels
 from skydask.errors import SchemaError, SpecError
 from skydask.synth import SynthInfo, generate_object_catalog, read_depth_truth, read_truth
 
@@ -238,6 +239,18 @@ def test_wrong_locality_assumption_is_caught_and_still_exact(
     assert result.reduction["passes"] == 2
     assert result.reduction["pixels_gathered_in_second_pass"] > 0
     assert_matches(result, "r", brute_flux_err(objects, 1024, "r"))
+
+
+def test_merge_in_threads_is_exact(
+    synth: SynthInfo, objects: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every merge, however small, works on its bands in threads: the same exact medians."""
+    monkeypatch.setattr(depth_pixels, "_PARALLEL_MERGE", 0)
+    monkeypatch.setattr(depth_pixels, "_cores", lambda: 2)
+    result = depth_map(skydask.open_catalog(synth.path), bands="gri", nside=1024)
+    assert result.reduction["values_merged_across_partitions"] > 0
+    for band in "gri":
+        assert_matches(result, band, brute_flux_err(objects, 1024, band))
 
 
 def test_ten_sigma_flux_err_depth(synth: SynthInfo, objects: pd.DataFrame) -> None:

@@ -61,7 +61,13 @@ order, sorted errors) are kept per thread from one partition to the next
 (:mod:`.scratch`): fresh ones cost as much again in page faults. A merge of partitions
 concatenates the carried errors, pixel by pixel and as slices, into the same kind of layout
 and sorts its rows, instead of sorting every carried value again as a 64-bit key (a third of
-the time or less).
+the time or less). A pixel that only one of the merged summaries holds keeps its sorted run
+where it is: at the root those are mostly the footprint's outer edge, which would otherwise be
+copied and sorted again. Big merges (a million carried values or more; in practice the root,
+which runs while the other cores idle) work on their bands in threads: the bands are
+independent, and numpy releases the GIL for nearly all of the work (the root of the
+20-million-row benchmark went from 0.08-0.09 s to 0.06 s). Narrower trees, which would start
+merging while the scan still runs, remained slower (fan-in 8 and 5 against 32).
 
 Errors keep their stored precision (float32 in the catalogues); invalid ones (zero,
 negative, infinite, NaN) sort to the two ends of a pixel's row and are left out by counting
@@ -77,7 +83,10 @@ moment of the window's magnitudes, merged with Chan et al.'s parallel formulae.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +111,7 @@ Q_LO, Q_HI = 0.15865525393145707, 0.8413447460685429
 
 _RANK_TABLE = 1 << 16  # pixel numbers spanning up to this (or the rows) are counted by a table
 _SLICED_SEGMENTS = 32  # segments this long on average are copied slice by slice
+_PARALLEL_MERGE = 1 << 20  # merges carrying this many values work on their bands in threads
 _EXACT_WIDTHS = 64
 """Rows of up to this many values are padded to nothing; wider rows to a multiple of 1/32 to
 1/64 of their width, so a layout has at most 3 % of padding and about 32 widths per octave."""
@@ -511,7 +521,7 @@ class ExactPart:
     closed_stats: FloatArray  # (k, 3) median, low and high percentile of the depth
     open_pixels: Int64Array
     open_counts: Int64Array
-    open_values: npt.NDArray[Any]  # flux errors, sorted by (pixel, value)
+    open_values: npt.NDArray[Any]  # flux errors: each open pixel's run, sorted
     conflict_pixels: Int64Array
     conflict_counts: Int64Array
 
@@ -678,15 +688,27 @@ class PixelReducer:
     def combine(self, states: list[ReductionState]) -> ReductionState:
         """Merge summaries (associative; the order of ``states`` does not matter)."""
         bands: dict[str, ExactPart | MomentPart] = {}
-        for band in self.bands:
-            parts = [s.bands[band] for s in states]
-            if self.method == "flux_err":
-                # a second pass reads only pixels already known to straddle partitions: it
-                # must merge them all, never close one early
-                close = None if self.restrict is not None else (self.nside, self.snr_threshold)
-                exact = [p for p in parts if isinstance(p, ExactPart)]
-                bands[band] = _merge_exact(exact, close)
+        if self.method == "flux_err":
+            # a second pass reads only pixels already known to straddle partitions: it must
+            # merge them all, never close one early
+            close = None if self.restrict is not None else (self.nside, self.snr_threshold)
+            exact = {
+                b: [p for s in states if isinstance(p := s.bands[b], ExactPart)] for b in self.bands
+            }
+            carried = sum(len(p.open_values) for parts in exact.values() for p in parts)
+            merge = functools.partial(_merge_exact, close=close)
+            workers = min(len(exact), _cores()) if carried >= _PARALLEL_MERGE else 1
+            if workers > 1:
+                # the root of the tree runs alone while the other cores idle; its bands are
+                # independent and numpy releases the GIL for nearly all of their merge
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    merged = list(pool.map(merge, exact.values()))
             else:
+                merged = [merge(parts) for parts in exact.values()]
+            bands.update(zip(exact, merged, strict=True))
+        else:
+            for band in self.bands:
+                parts = [s.bands[band] for s in states]
                 bands[band] = _merge_moments([p for p in parts if isinstance(p, MomentPart)])
         return ReductionState(
             bands,
@@ -715,6 +737,10 @@ class PixelReducer:
             spread = (stats[:, 2] - stats[:, 1]) / 2
             out[band] = BandStats(pixels[order], counts, stats[:, 0], spread)
         return out
+
+
+def _cores() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def _on_edge(nside: int, pixels: Int64Array) -> BoolArray:
@@ -766,38 +792,77 @@ def _merge_exact(parts: list[ExactPart], close: tuple[int, float] | None = None)
     closed_stats = np.concatenate([p.closed_stats for p in parts])[keep]
     closed_pix = closed_pix[keep]
 
-    # the open values of pixels that stay open, gathered pixel by pixel into sortable rows
+    # Open values of pixels that stay open. A pixel met in several summaries has its sorted
+    # runs gathered into sortable rows; a pixel met once keeps its run where it is (sorted
+    # already): at the top of the tree most of those are the footprint's outer edge, which
+    # would otherwise be copied and sorted again at every level.
+    arrays = [p.open_values for p in parts]
     open_pix = np.concatenate([p.open_pixels for p in parts])
-    stay = merged_open[np.searchsorted(upix, open_pix)]
+    seg_group = np.searchsorted(upix, open_pix)
+    seg_array = np.repeat(np.arange(len(parts)), [len(p.open_pixels) for p in parts])
+    seg_start = np.concatenate([np.cumsum(p.open_counts) - p.open_counts for p in parts])
+    seg_count = np.concatenate([p.open_counts for p in parts])
+    runs = merged_open & (seen > 1)
+    gather = runs[seg_group]
     values, layout = _gather_rows(
-        [p.open_values for p in parts],
-        np.repeat(np.arange(len(parts)), [len(p.open_pixels) for p in parts])[stay],
-        np.concatenate([np.cumsum(p.open_counts) - p.open_counts for p in parts])[stay],
-        np.concatenate([p.open_counts for p in parts])[stay],
-        np.searchsorted(upix[merged_open], open_pix[stay]),
-        total[merged_open],
+        arrays,
+        seg_array[gather],
+        seg_start[gather],
+        seg_count[gather],
+        np.searchsorted(upix[runs], open_pix[gather]),
+        total[runs],
     )
-    open_pixels, open_counts = upix[merged_open], total[merged_open]
+    lone = merged_open[seg_group] & ~gather  # segments that are their pixel's only one
+    # every pixel that stays open, as (values, first slot, count): gathered ones, then lone
+    sources = [values, *arrays]
+    src = np.concatenate([np.zeros(int(runs.sum()), np.int64), seg_array[lone] + 1])
+    open_pixels = np.concatenate([upix[runs], open_pix[lone]])
+    open_counts = np.concatenate([total[runs], seg_count[lone]])
+    open_starts = np.concatenate([layout.offset, seg_start[lone]])
     if close is None:
-        interior = np.zeros(len(open_pixels), dtype=bool)
-        stats = np.empty((0, 3))
+        interior, snr = np.zeros(len(open_pixels), dtype=bool), 0.0
     else:
-        nside, snr = close
-        interior = _interior(nside, open_pixels, upix)
-        stats = _order_stats(values, layout.offset[interior], open_counts[interior], snr)
+        interior, snr = _interior(close[0], open_pixels, upix), close[1]
     closed_pix = np.concatenate([closed_pix, open_pixels[interior]])
     order = np.argsort(closed_pix, kind="stable")
     still = ~interior
     return ExactPart(
         closed_pixels=closed_pix[order],
         closed_counts=np.concatenate([closed_counts, open_counts[interior]])[order],
-        closed_stats=np.concatenate([closed_stats, stats])[order],
+        closed_stats=np.concatenate(
+            [closed_stats, *_per_source(sources, src, open_starts, open_counts, interior, snr)]
+        )[order],
         open_pixels=open_pixels[still],
         open_counts=open_counts[still],
-        open_values=_segments(values, layout.offset[still], open_counts[still]),
+        open_values=np.concatenate(
+            _per_source(sources, src, open_starts, open_counts, still, None)
+        ).astype(values.dtype, copy=False),
         conflict_pixels=upix[conflict],
         conflict_counts=total[conflict],
     )
+
+
+def _per_source(
+    sources: list[npt.NDArray[Any]],
+    src: Int64Array,
+    starts: Int64Array,
+    counts: Int64Array,
+    which: BoolArray,
+    snr: float | None,
+) -> list[npt.NDArray[Any]]:
+    """For the segments ``which`` (segment ``i`` is ``sources[src[i]][starts[i]:][:counts[i]]``,
+    sorted; ``src`` ascending), in order: their order statistics at S/N ``snr``, or their
+    values when ``snr`` is None."""
+    out = []
+    for k in np.unique(src[which]).tolist():
+        sel = which & (src == k)
+        if snr is None:
+            out.append(_segments(sources[k], starts[sel], counts[sel]))
+        else:
+            out.append(_order_stats(sources[k], starts[sel], counts[sel], snr))
+    if not out:
+        out.append(np.empty((0, 3)) if snr is not None else sources[0][:0])
+    return out
 
 
 def _gather_rows(
