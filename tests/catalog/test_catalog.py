@@ -12,21 +12,24 @@ import pyarrow.parquet as pq
 import pytest
 
 import skydask
+from skydask.catalog import reader
 from skydask.catalog.regions import angular_separation_deg
 from skydask.errors import CatalogReadError, FilterSyntaxError, SchemaError, UnknownQuantityError
 
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Record every data read the catalogue asks pyarrow for (path, row groups, columns)."""
+    """Record every data read the catalogue asks pyarrow for (row groups, columns)."""
     calls: list[dict[str, Any]] = []
-    original = pq.ParquetFile.read_row_groups
+    original = reader.decode_row_groups
 
-    def recording(self: pq.ParquetFile, row_groups: Any, columns: Any = None, **kw: Any) -> Any:
-        calls.append({"row_groups": list(row_groups), "columns": list(columns or [])})
-        return original(self, row_groups, columns=columns, **kw)
+    def recording(path: str, row_groups: Any, columns: list[str], use_threads: bool) -> Any:
+        table = original(path, row_groups, columns, use_threads)
+        groups = range(pq.read_metadata(path).num_row_groups) if row_groups is None else row_groups
+        calls.append({"row_groups": list(groups), "columns": list(columns)})
+        return table
 
-    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", recording)
+    monkeypatch.setattr(reader, "decode_row_groups", recording)
     return calls
 
 

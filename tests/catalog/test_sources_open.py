@@ -16,6 +16,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 import skydask
+from skydask.catalog import reader
 from skydask.catalog.listing import LISTING_FILE, read_listing, write_listing
 from skydask.errors import CatalogReadError
 
@@ -104,18 +105,18 @@ class _Opened:
         self.footers: list[str] = []
         self.data: list[str] = []
         real_metadata: Callable[..., Any] = pq.read_metadata
-        real_file: Callable[..., Any] = pq.ParquetFile
+        real_decode: Callable[..., Any] = reader.decode_row_groups
 
         def read_metadata(path: Any, *args: Any, **kwargs: Any) -> Any:
             self.footers.append(str(path))
             return real_metadata(path, *args, **kwargs)
 
-        def parquet_file(path: Any, *args: Any, **kwargs: Any) -> Any:
+        def decode(path: Any, *args: Any, **kwargs: Any) -> Any:
             self.data.append(str(path))
-            return real_file(path, *args, **kwargs)
+            return real_decode(path, *args, **kwargs)
 
         monkeypatch.setattr(pq, "read_metadata", read_metadata)
-        monkeypatch.setattr(pq, "ParquetFile", parquet_file)
+        monkeypatch.setattr(reader, "decode_row_groups", decode)
 
 
 @pytest.mark.slow

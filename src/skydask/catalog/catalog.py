@@ -9,6 +9,7 @@ and row group that cannot match, and do everything for one partition in a single
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -360,10 +361,13 @@ class Catalog:
         # named like to_dask's reads, with a token of what is read: two selections never
         # share a key
         name = f"read-{self.name or 'catalog'}-{tokenize(plan, pieces, threads)}"
-        read = dask.delayed(read_piece, pure=True)
-        return [
-            read(piece, plan, threads, dask_key_name=(name, i)) for i, piece in enumerate(pieces)
-        ]
+        # the plan rides in the function, not in the arguments: dask walks every argument's
+        # dataclass fields looking for collections, 5 ms a task for a cut as long as the
+        # stellar locus'
+        read = dask.delayed(
+            functools.partial(read_piece, plan=plan, use_threads=threads), pure=True
+        )
+        return [read(piece, dask_key_name=(name, i)) for i, piece in enumerate(pieces)]
 
     def __getitem__(self, quantity: str) -> dd.Series:
         """One quantity as a lazy dask Series."""

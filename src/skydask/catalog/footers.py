@@ -7,13 +7,14 @@ catalogue) has a ``_metadata`` file holding every footer, which is then the only
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,9 @@ class FileFooter:
     row_group_rows: npt.NDArray[np.int64]
     metadata: pq.FileMetaData
     row_group_ids: tuple[int, ...] | None = None  # indices into metadata when it is shared
+    _bounds: dict[str, list[tuple[object, object] | None]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def num_rows(self) -> int:
@@ -50,16 +54,30 @@ class FileFooter:
     def _rg(self, i: int) -> pq.RowGroupMetaData:
         return self.metadata.row_group(self.row_group_ids[i] if self.row_group_ids else i)
 
+    @functools.cached_property
+    def _column_index(self) -> dict[str, int]:
+        """Position of each (leaf) column in the footer, by its dotted path."""
+        schema = self.metadata.schema
+        return {schema.column(j).path: j for j in range(self.metadata.num_columns)}
+
     def bounds(self, column: str) -> list[tuple[object, object] | None]:
-        """(min, max) of ``column`` per row group; None where the footer holds no statistics."""
-        names = [self.metadata.schema.column(j).path for j in range(self.metadata.num_columns)]
-        if column not in names:
-            return [None] * self.num_row_groups
-        j = names.index(column)
-        out: list[tuple[object, object] | None] = []
-        for i in range(self.num_row_groups):
-            stats = self._rg(i).column(j).statistics
-            out.append((stats.min, stats.max) if stats is not None and stats.has_min_max else None)
+        """(min, max) of ``column`` per row group; None where the footer holds no statistics.
+
+        Kept with the footer (which the process keeps, see :func:`read_footer`): reading them
+        makes a pyarrow object per row group, 7 us each, and every query that cuts on the
+        column asks again.
+        """
+        cached = self._bounds.get(column)
+        if cached is not None:
+            return cached
+        j = self._column_index.get(column)
+        out: list[tuple[object, object] | None] = [None] * self.num_row_groups
+        if j is not None:
+            for i in range(self.num_row_groups):
+                stats = self._rg(i).column(j).statistics
+                if stats is not None and stats.has_min_max:
+                    out[i] = (stats.min, stats.max)
+        self._bounds[column] = out
         return out
 
 

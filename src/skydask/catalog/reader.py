@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 
 from skydask.catalog.footers import read_footer
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN
@@ -121,25 +122,41 @@ def arrow_threads(npartitions: int) -> bool:
     raise SpecError(f"skydask.catalog.arrow-threads must be 'auto', true or false, got {setting!r}")
 
 
+# Arrow's dataset reader decodes a file row group by row group, into one chunk each. It is
+# about twice as fast as ``ParquetFile.read_row_groups`` (50 against 115 ms for the 14 columns
+# of a 1.2M-row DC2 tract, one thread), which decodes each column across all the row groups
+# into one growing buffer; pre-buffering only helps remote storage.
+_PARQUET = ds.ParquetFileFormat(
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False)
+)
+_LOCAL = pafs.LocalFileSystem()
+
+
+def decode_row_groups(
+    path: str, row_groups: tuple[int, ...] | None, columns: list[str], use_threads: bool
+) -> pa.Table:
+    """Decode ``columns`` of the ``row_groups`` (None: all) of one local Parquet file.
+
+    Every data read of the catalogue layer goes through here (tests count them).
+    """
+    fragment = _PARQUET.make_fragment(path, _LOCAL, row_groups=row_groups)
+    return fragment.to_table(columns=columns, use_threads=use_threads)
+
+
 def _read_parquet(
     piece: ParquetPiece, columns: tuple[str, ...], use_threads: bool = True
 ) -> tuple[Mapping[str, Any], int]:
     keys = dict(piece.partition_values)
     wanted = [c for c in columns if c not in keys]
     try:
-        # the planner has read this footer already (cached): parse it once, not per read
-        footer = read_footer(piece.path)
-        pf = pq.ParquetFile(
-            piece.path, metadata=footer.metadata if footer.row_group_ids is None else None
-        )
-        present = set(pf.schema_arrow.names)
+        # the planner has read this footer already (cached): its schema names what is there
+        present = set(read_footer(piece.path).schema.names)
         missing = [c for c in wanted if c not in present]
         if missing:
             raise CatalogReadError(
                 f"{piece.path!r} has no column(s) {missing} (needed by this selection)"
             )
-        row_groups = piece.row_groups if piece.row_groups is not None else range(pf.num_row_groups)
-        table = pf.read_row_groups(list(row_groups), columns=wanted, use_threads=use_threads)
+        table = decode_row_groups(piece.path, piece.row_groups, wanted, use_threads)
     except CatalogReadError:
         raise
     except (OSError, pa.ArrowException) as exc:
