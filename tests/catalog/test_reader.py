@@ -7,10 +7,11 @@ import itertools
 import dask
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import skydask
-from skydask.catalog.reader import ReadPlan, arrow_threads, row_indices
+from skydask.catalog.reader import ReadPlan, _to_numpy, arrow_threads, row_indices
 from skydask.errors import SpecError
 from skydask.schema import expressions as ex
 
@@ -99,3 +100,24 @@ def test_arrow_threads_setting() -> None:
         pytest.raises(SpecError, match="arrow-threads"),
     ):
         arrow_threads(3)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pa.chunked_array([[True, False, None], [False, True]]),  # a null flag is "not set"
+        pa.chunked_array([pa.array([True] * 10 + [False] * 7).slice(3, 9), [True]]),  # offsets
+        pa.chunked_array([], pa.bool_()),
+        pa.chunked_array([[1.5, None], [2.5]], pa.float32()),
+        pa.chunked_array([[1, 2, None], [4]]),
+        pa.chunked_array([[1, 2], [3]], pa.int16()),
+        pa.chunked_array([], pa.float64()),
+    ],
+)
+def test_columns_convert_as_arrow_does(column: pa.ChunkedArray) -> None:
+    """Chunks joined and flags unpacked by hand give Arrow's own conversion."""
+    expected = column.fill_null(False) if pa.types.is_boolean(column.type) else column
+    want = np.asarray(expected.to_numpy())
+    got = _to_numpy(column)
+    assert got.dtype == (np.bool_ if pa.types.is_boolean(column.type) else want.dtype)
+    np.testing.assert_array_equal(got, want)
