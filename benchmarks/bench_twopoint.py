@@ -167,8 +167,8 @@ def child_treecorr(data: Path, kind: str, config: dict[str, Any]) -> dict[str, A
 def _warm_up() -> None:
     """Import in a worker what the analysis' tasks will (TreeCorr's process has them before
     its clock starts too). ``skydask.analyses.twopoint`` resolves its names lazily, so the
-    modules the read, split and pair tasks run are named one by one."""
-    import pandas  # noqa: F401
+    modules the read, split and pair tasks run are named one by one (the reads give NumPy
+    arrays: the tasks import no pandas)."""
     import pyarrow.parquet  # noqa: F401
     import treecorr  # noqa: F401
 

@@ -28,6 +28,7 @@ from skydask.catalog.reader import (
     ReadPlan,
     arrow_threads,
     empty_frame,
+    read_arrays,
     read_piece,
 )
 from skydask.catalog.regions import Box, Cone, HealpixRegion, Region
@@ -320,11 +321,15 @@ class Catalog:
                 enforce_metadata=False,
             )
 
-    def to_delayed(self, columns: Mapping[str, str] | None = None) -> list[Delayed]:
+    def to_delayed(
+        self, columns: Mapping[str, str] | None = None, *, arrays: bool = False
+    ) -> list[Delayed]:
         """The selected quantities as one delayed pandas DataFrame per partition.
 
         ``columns``, if given, names the frames' columns: ``{column: selected quantity}`` (a
-        quantity may appear under several names), in that order.
+        quantity may appear under several names), in that order. With ``arrays=True`` each
+        partition is instead a dict of NumPy arrays, by the same names, and the tasks never
+        import pandas.
 
         The same partitions as :meth:`to_dask`, without a dask DataFrame around them: for task
         graphs that only hand the partitions to their own functions. The tasks call the
@@ -343,6 +348,9 @@ class Catalog:
         (True, 2)
         >>> dask.compute(*bright.to_delayed({"r": "mag_r"}))[0].columns.tolist()
         ['r']
+        >>> parts = dask.compute(*bright.to_delayed({"r": "mag_r"}, arrays=True))
+        >>> [sorted(p) for p in parts], sum(len(p["r"]) for p in parts)
+        ([['r']], 2)
         """
         plan = self._plan()
         if columns is not None:
@@ -356,7 +364,8 @@ class Catalog:
             plan = replace(plan, outputs=tuple((name, exprs[q]) for name, q in columns.items()))
         pieces = self._planned_pieces()
         if not pieces:
-            return [dask.delayed(self._meta(plan))]
+            meta = self._meta(plan)
+            return [dask.delayed({c: meta[c].to_numpy() for c in meta} if arrays else meta)]
         threads = arrow_threads(len(pieces))
         # named like to_dask's reads, with a token of what is read: two selections never
         # share a key
@@ -364,9 +373,8 @@ class Catalog:
         # the plan rides in the function, not in the arguments: dask walks every argument's
         # dataclass fields looking for collections, 5 ms a task for a cut as long as the
         # stellar locus'
-        read = dask.delayed(
-            functools.partial(read_piece, plan=plan, use_threads=threads), pure=True
-        )
+        reader = read_arrays if arrays else read_piece
+        read = dask.delayed(functools.partial(reader, plan=plan, use_threads=threads), pure=True)
         return [read(piece, dask_key_name=(name, i)) for i, piece in enumerate(pieces)]
 
     def __getitem__(self, quantity: str) -> dd.Series:

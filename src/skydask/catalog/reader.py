@@ -8,24 +8,26 @@ the surviving rows. One task per partition, whatever the number of cuts.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from skydask.catalog.footers import read_footer
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN
 from skydask.catalog.regions import HealpixRegion, Region
 from skydask.errors import CatalogReadError, SpecError
 from skydask.schema import expressions as ex
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["MemoryPiece", "ParquetPiece", "ReadPlan", "arrow_threads", "read_piece"]
 
@@ -95,22 +97,48 @@ class _Float64Columns(Mapping[str, Any]):
 def _to_numpy(column: pa.ChunkedArray) -> npt.NDArray[Any]:
     """A column (one chunk per row group, as read) as one NumPy array.
 
-    Numbers and flags are joined by Arrow first (``combine_chunks``): ``to_numpy`` on many
-    chunks takes a slower path, 1.0 against 0.4 ms for a float column of a 1.2M-row tract.
-    Flags are unpacked from their bits by NumPy (0.1 ms, against 0.9 through Arrow).
+    Numbers and flags are joined by Arrow (``combine_chunks``) and taken from its buffers by
+    NumPy: ``to_numpy`` on many chunks takes a slower path (1.0 against 0.4 ms for a float
+    column of a 1.2M-row tract, 0.9 against 0.1 for flags), and pyarrow's conversions, its
+    ``fill_null`` and its array constructors import pandas, which a worker reading for NumPy
+    code (:func:`read_arrays`) never needs. Missing numbers become NaN (integers with missing
+    values, float64); a missing flag reads as "not set", as flags are never null in survey
+    catalogues.
     """
     if pa.types.is_boolean(column.type):
-        # Flags are never null in survey catalogues; a null flag reads as "not set".
         flags = column.combine_chunks()
+        values = _bits(flags.buffers()[1], flags.offset, len(flags))
         if flags.null_count:
-            flags = flags.fill_null(False)
-        bits = np.frombuffer(flags.buffers()[1] or b"", dtype=np.uint8)
-        start = flags.offset
-        unpacked = np.unpackbits(bits, count=start + len(flags), bitorder="little")
-        return unpacked[start:].view(np.bool_)
+            values &= _bits(flags.buffers()[0], flags.offset, len(flags))
+        return values
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        return np.asarray(column.combine_chunks().to_numpy(zero_copy_only=False))
+        numbers = column.combine_chunks()
+        dtype = np.dtype(numbers.type.to_pandas_dtype())
+        data = numbers.buffers()[1]
+        if data is None or not len(numbers):
+            return np.empty(0, dtype=dtype)
+        values = np.frombuffer(data, dtype=dtype, count=len(numbers),
+                               offset=numbers.offset * dtype.itemsize)  # fmt: skip
+        if numbers.null_count:
+            values = values.astype(np.float64 if dtype.kind in "iu" else dtype)
+            values[~_bits(numbers.buffers()[0], numbers.offset, len(numbers))] = np.nan
+        return values
     return np.asarray(column.to_pandas().to_numpy())
+
+
+def _bits(buffer: pa.Buffer | None, offset: int, length: int) -> npt.NDArray[np.bool_]:
+    """``length`` bits of an Arrow bitmap from bit ``offset``, as booleans."""
+    if buffer is None or not length:
+        return np.zeros(length, dtype=np.bool_)
+    packed = np.frombuffer(buffer, dtype=np.uint8)
+    unpacked = np.unpackbits(packed, count=offset + length, bitorder="little")
+    return unpacked[offset:].view(np.bool_)
+
+
+def _indices(rows: npt.NDArray[Any]) -> pa.Array:
+    """Row numbers as an Arrow array, from their bytes (``pa.array`` would import pandas)."""
+    data = np.ascontiguousarray(rows, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
 def arrow_threads(npartitions: int) -> bool:
@@ -134,29 +162,46 @@ def arrow_threads(npartitions: int) -> bool:
     raise SpecError(f"skydask.catalog.arrow-threads must be 'auto', true or false, got {setting!r}")
 
 
-# Arrow's dataset reader decodes a file row group by row group, into one chunk each. It is
-# about twice as fast as ``ParquetFile.read_row_groups`` (50 against 115 ms for the 14 columns
-# of a 1.2M-row DC2 tract, one thread), which decodes each column across all the row groups
-# into one growing buffer; pre-buffering only helps remote storage.
-_PARQUET = ds.ParquetFileFormat(
-    default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False)
-)
-_LOCAL = pafs.LocalFileSystem()
+@functools.cache
+def _dataset_reader() -> tuple[Any, Any]:
+    """Arrow's Parquet format for fragments, and the local filesystem (imported on first use:
+    ``pyarrow.dataset`` imports pandas)."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    options = ds.ParquetFragmentScanOptions(pre_buffer=False)  # pre-buffering helps remote reads
+    return ds.ParquetFileFormat(default_fragment_scan_options=options), pafs.LocalFileSystem()
 
 
 def decode_row_groups(
-    path: str, row_groups: tuple[int, ...] | None, columns: list[str], use_threads: bool
+    path: str,
+    row_groups: tuple[int, ...] | None,
+    columns: list[str],
+    use_threads: bool,
+    lean: bool = False,
 ) -> pa.Table:
     """Decode ``columns`` of the ``row_groups`` (None: all) of one local Parquet file.
 
     Every data read of the catalogue layer goes through here (tests count them).
+
+    Arrow's dataset reader decodes a file row group by row group, into one chunk each. It is
+    about twice as fast as ``ParquetFile.read_row_groups`` (50 against 115 ms for the 14
+    columns of a 1.2M-row DC2 tract, one thread), which decodes each column across all the
+    row groups into one growing buffer. But ``pyarrow.dataset`` imports pandas, 40 MB in
+    every process; ``lean`` reads through ``ParquetFile`` instead, for tasks whose workers
+    otherwise never need pandas (:func:`read_arrays`).
     """
-    fragment = _PARQUET.make_fragment(path, _LOCAL, row_groups=row_groups)
+    if lean:
+        parquet = pq.ParquetFile(path)
+        groups = range(parquet.num_row_groups) if row_groups is None else row_groups
+        return parquet.read_row_groups(list(groups), columns=columns, use_threads=use_threads)
+    parquet_format, filesystem = _dataset_reader()
+    fragment = parquet_format.make_fragment(path, filesystem, row_groups=row_groups)
     return fragment.to_table(columns=columns, use_threads=use_threads)
 
 
 def _read_parquet(
-    piece: ParquetPiece, columns: tuple[str, ...], use_threads: bool = True
+    piece: ParquetPiece, columns: tuple[str, ...], use_threads: bool = True, lean: bool = False
 ) -> tuple[Mapping[str, Any], int]:
     keys = dict(piece.partition_values)
     wanted = [c for c in columns if c not in keys]
@@ -168,7 +213,7 @@ def _read_parquet(
             raise CatalogReadError(
                 f"{piece.path!r} has no column(s) {missing} (needed by this selection)"
             )
-        table = decode_row_groups(piece.path, piece.row_groups, wanted, use_threads)
+        table = decode_row_groups(piece.path, piece.row_groups, wanted, use_threads, lean)
     except CatalogReadError:
         raise
     except (OSError, pa.ArrowException) as exc:
@@ -209,7 +254,7 @@ class _ArrowColumns(Mapping[str, Any]):
         """Column ``key`` at ``rows`` (sorted indices), as NumPy."""
         if key in self._converted or key in self._constants:
             return self[key][rows]
-        return _to_numpy(self._table.column(key).take(pa.array(rows)))
+        return _to_numpy(self._table.column(key).take(_indices(rows)))
 
 
 def _read_memory(piece: MemoryPiece, columns: tuple[str, ...]) -> tuple[dict[str, Any], int]:
@@ -408,18 +453,29 @@ def row_indices(plan: ReadPlan, cols: Mapping[str, Any], n: int) -> npt.NDArray[
     return survivors
 
 
-def read_piece(
+def read_arrays(
     piece: ParquetPiece | MemoryPiece, plan: ReadPlan, use_threads: bool = True
-) -> pd.DataFrame:
-    """Read one partition and return its requested quantities for the rows that pass.
+) -> dict[str, npt.NDArray[Any]]:
+    """Read one partition: its requested quantities, as NumPy arrays, for the rows that pass.
+
+    What :func:`read_piece` puts in a DataFrame. Tasks that only hand the columns to NumPy
+    code (the two-point split) read through this, so that their workers never import pandas
+    (40 MB a process); it decodes with :func:`decode_row_groups`' ``lean`` reader.
 
     ``use_threads``: decode the columns on Arrow's threads (see :func:`arrow_threads`).
     """
+    return _read(piece, plan, use_threads, lean=True)[0]
+
+
+def _read(
+    piece: ParquetPiece | MemoryPiece, plan: ReadPlan, use_threads: bool, lean: bool = False
+) -> tuple[dict[str, npt.NDArray[Any]], int]:
+    """:func:`read_arrays`, and the number of rows (known even when no column is asked)."""
     cols: Mapping[str, Any]
     if isinstance(piece, MemoryPiece):
         cols, n = _read_memory(piece, plan.columns)
     else:
-        cols, n = _read_parquet(piece, plan.columns, use_threads)
+        cols, n = _read_parquet(piece, plan.columns, use_threads, lean)
     keep = row_indices(plan, cols, n)
     if keep is not None:
         needed: set[str] = set()
@@ -439,6 +495,19 @@ def read_piece(
         # a plain column keeps its stored type; anything computed is float64
         value = cols[expr.id] if isinstance(expr, ex.Name) else ex.evaluate(expr, as64)
         out[name] = _as_length(value, n)
+    return out, n
+
+
+def read_piece(
+    piece: ParquetPiece | MemoryPiece, plan: ReadPlan, use_threads: bool = True
+) -> pd.DataFrame:
+    """Read one partition and return its requested quantities for the rows that pass.
+
+    ``use_threads``: decode the columns on Arrow's threads (see :func:`arrow_threads`).
+    """
+    import pandas as pd
+
+    out, n = _read(piece, plan, use_threads)
     # an explicit index keeps the row count when no quantity is asked for (counting)
     return pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)
 
@@ -459,6 +528,8 @@ def empty_frame(plan: ReadPlan, arrow_schema: pa.Schema) -> pd.DataFrame:
 
 def read_columns(plan: ReadPlan, cols: dict[str, Any], n: int) -> pd.DataFrame:
     """Apply a plan to columns already in memory (the tail of :func:`read_piece`)."""
+    import pandas as pd
+
     piece = MemoryPiece(
         pd.DataFrame(cols, copy=False) if cols else pd.DataFrame(index=range(n)), -1
     )

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from skydask.analyses.twopoint import _treecorr as tc
 from skydask.analyses.twopoint.samples import (
     Calibration,
+    Columns,
     convert,
     finite_rows,
     summarise_arrays,
@@ -120,7 +120,7 @@ def assign(
 
 
 def split_partition(
-    frame: pd.DataFrame,
+    frame: Columns,
     columns: list[str],
     shapes: bool,
     sigma: bool,
@@ -136,7 +136,7 @@ def split_partition(
     Examples
     --------
     >>> centers = np.array([[0.5, 0.5, -0.7071], [0.5, -0.5, -0.7071]])
-    >>> frame = pd.DataFrame({"ra": [44.0, 46.0, -44.0, np.nan], "dec": [-45.0] * 4})
+    >>> frame = {"ra": np.array([44.0, 46.0, -44.0, np.nan]), "dec": np.full(4, -45.0)}
     >>> summary, p0, p1 = split_partition(frame, ["ra", "dec"], False, False, centers)
     >>> summary.rows, summary.nonfinite, p0["ra"].tolist(), p1["ra"].tolist()
     (4, 1, [44.0, 46.0], [-44.0])
