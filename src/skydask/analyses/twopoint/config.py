@@ -116,10 +116,12 @@ class TwoPointConfig:
         of the sky, so a cached tree serves its next tasks instead of being rebuilt (a tree
         costs about as much as many neighbouring pairs); the trees its next tasks need are
         kept first. 0 disables the cache; each cached patch costs about 270 bytes per object.
-        A task uses its anchor and the next 4-6 patches of the sweep, so the default 6 builds
-        nearly every tree once per worker (35 builds for 1 million sources in 16 patches on
-        two workers, against 50 with 4 and 25 with 8; TreeCorr builds 16), for 16 MB per
-        60,000-object patch.
+        A task uses its anchor and the next 4-6 patches of the sweep: 6 builds nearly every
+        tree once per worker (35 builds for 1 million sources in 16 patches on two workers,
+        against 43 with 5, 50 with 4 and 25 with 8; TreeCorr builds 16), for 16 MB per
+        60,000-object patch. The default 5 keeps the largest worker under 45 % of TreeCorr's
+        own peak memory (0.447 against 0.479 with 6) at the same speed within the
+        measurements' spread (``benchmarks/README.md``).
     treecorr : mapping
         Further TreeCorr ``Corr2`` parameters, passed through unchanged.
 
@@ -150,7 +152,7 @@ class TwoPointConfig:
     cross_patch_weight: str = "match"
     nan_policy: str = "raise"
     num_threads: int | None = None
-    cache_patches: int = 6
+    cache_patches: int = 5
     treecorr: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
