@@ -162,6 +162,11 @@ def arrow_threads(npartitions: int) -> bool:
     raise SpecError(f"skydask.catalog.arrow-threads must be 'auto', true or false, got {setting!r}")
 
 
+_FEW_ROW_GROUPS = 4
+"""Pieces of at most this many row groups are decoded by ``ParquetFile`` (see
+:func:`decode_row_groups`)."""
+
+
 @functools.cache
 def _dataset_reader() -> tuple[Any, Any]:
     """Arrow's Parquet format for fragments, and the local filesystem (imported on first use:
@@ -187,11 +192,16 @@ def decode_row_groups(
     Arrow's dataset reader decodes a file row group by row group, into one chunk each. It is
     about twice as fast as ``ParquetFile.read_row_groups`` (50 against 115 ms for the 14
     columns of a 1.2M-row DC2 tract, one thread), which decodes each column across all the
-    row groups into one growing buffer. But ``pyarrow.dataset`` imports pandas, 40 MB in
-    every process; ``lean`` reads through ``ParquetFile`` instead, for tasks whose workers
+    row groups into one growing buffer. That gain is the many row groups': for pieces of at
+    most :data:`_FEW_ROW_GROUPS` ``ParquetFile`` is used, as the dataset reader's own
+    machinery then costs more than it saves when two reads share two cores (the depth maps of
+    the 103-file HATS copy of the 20M-row benchmark, one to three row groups a file: 1.41 s
+    through ``ParquetFile`` against 1.54; its 19 tract files of 49 row groups: 1.66 against
+    1.57, the stellar locus 2.10 against 1.86). And ``pyarrow.dataset`` imports pandas, 40 MB
+    in every process: ``lean`` always reads through ``ParquetFile``, for tasks whose workers
     otherwise never need pandas (:func:`read_arrays`).
     """
-    if lean:
+    if lean or (row_groups is not None and len(row_groups) <= _FEW_ROW_GROUPS):
         parquet = pq.ParquetFile(path)
         groups = range(parquet.num_row_groups) if row_groups is None else row_groups
         return parquet.read_row_groups(list(groups), columns=columns, use_threads=use_threads)
@@ -207,13 +217,17 @@ def _read_parquet(
     wanted = [c for c in columns if c not in keys]
     try:
         # the planner has read this footer already (cached): its schema names what is there
-        present = set(read_footer(piece.path).schema.names)
+        footer = read_footer(piece.path)
+        present = set(footer.schema.names)
         missing = [c for c in wanted if c not in present]
         if missing:
             raise CatalogReadError(
                 f"{piece.path!r} has no column(s) {missing} (needed by this selection)"
             )
-        table = decode_row_groups(piece.path, piece.row_groups, wanted, use_threads, lean)
+        groups = piece.row_groups
+        if groups is None and footer.num_row_groups <= _FEW_ROW_GROUPS:
+            groups = tuple(range(footer.num_row_groups))  # decoded through ParquetFile
+        table = decode_row_groups(piece.path, groups, wanted, use_threads, lean)
     except CatalogReadError:
         raise
     except (OSError, pa.ArrowException) as exc:
