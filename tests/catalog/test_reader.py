@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import dask
 import numpy as np
@@ -121,3 +122,27 @@ def test_columns_convert_as_arrow_does(column: pa.ChunkedArray) -> None:
     got = _to_numpy(column)
     assert got.dtype == (np.bool_ if pa.types.is_boolean(column.type) else want.dtype)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("row_groups", [None, (1, 2, 5, 6, 7), (3,)])
+def test_both_decoders_give_the_same_columns(tmp_path: Any, row_groups: Any) -> None:
+    """Arrow's dataset reader (many row groups) and ParquetFile (few, or ``lean``) decode the
+    same values, whichever row groups a piece names."""
+    import pyarrow.parquet as pq
+
+    from skydask.catalog.reader import decode_row_groups
+
+    rng = np.random.default_rng(5)
+    n = 8 * 250
+    flux = rng.uniform(0, 1, n).astype(np.float32)
+    flux[::37] = np.nan
+    table = pa.table({"flux": flux, "flag": rng.uniform(0, 1, n) < 0.3,
+                      "id": np.arange(n, dtype=np.int64)})  # fmt: skip
+    path = str(tmp_path / "eight.parquet")
+    pq.write_table(table, path, row_group_size=250)
+    columns = ["id", "flux", "flag"]
+    dataset = decode_row_groups(path, row_groups, columns, False)
+    lean = decode_row_groups(path, row_groups, columns, False, lean=True)
+    assert dataset.num_rows == lean.num_rows == (n if row_groups is None else 250 * len(row_groups))
+    for c in columns:
+        np.testing.assert_array_equal(_to_numpy(dataset.column(c)), _to_numpy(lean.column(c)))
