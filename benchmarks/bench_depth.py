@@ -113,6 +113,10 @@ def compare(path: Path, repeat: int) -> dict[str, Any]:
         "median_cpu_s": med_cpu,
         "ratio_wall_skydask_over_pyarrow": med_wall["skydask"] / med_wall["pyarrow"],
         "ratio_cpu_skydask_over_pyarrow": med_cpu["skydask"] / med_cpu["pyarrow"],
+        # each round's own ratio, then their median: steadier when the machine's speed drifts
+        "ratio_wall_median_of_rounds": statistics.median(
+            a / b for a, b in zip(wall["skydask"], wall["pyarrow"], strict=True)
+        ),
     }
 
 

@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     memory["imports_only"] = peak_memory_mb("bench_stellar_locus", None, path)
     median = {name: statistics.median(t) for name, t in times.items()}
+    rounds = [a / b for a, b in zip(times["skydask"], times["pyarrow"], strict=True)]
     median_cpu = {name: statistics.median(t) for name, t in cpu.items()}
     report = {
         "rows": args.rows,
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "time_s": {name: [round(t, 3) for t in ts] for name, ts in times.items()},
         "median_time_s": {name: round(t, 3) for name, t in median.items()},
         "time_ratio_skydask_over_pyarrow": round(median["skydask"] / median["pyarrow"], 3),
+        # each round's own ratio (the two runs minutes apart at most), then their median:
+        # steadier than the ratio of medians when the machine's speed drifts during the runs
+        "time_ratio_median_of_rounds": round(statistics.median(rounds), 3),
         "time_ratio_scan_only_over_pyarrow": round(
             median["skydask_scan_only"] / median["pyarrow"], 3
         ),
