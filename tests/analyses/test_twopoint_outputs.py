@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,6 +103,40 @@ def test_plots(result: TwoPointResult) -> None:
     figures = result.plot()
     assert set(figures) == {"shear_shear", "galaxy_shear", "galaxy_galaxy", "correlation_matrix"}
     assert len(figures["shear_shear"].axes) >= 3
+
+
+def _x_labels_overlap(ax: Any, renderer: Any) -> tuple[bool, list[str]]:
+    lo, hi = ax.get_xlim()
+    shown = [t for t in ax.get_xticklabels(which="both")
+             if t.get_text() and t.get_visible() and lo <= t.get_position()[0] <= hi]  # fmt: skip
+    boxes = sorted((t.get_window_extent(renderer) for t in shown), key=lambda b: b.x0)
+    overlap = any(a.x1 > b.x0 for a, b in itertools.pairwise(boxes))
+    return overlap, [t.get_text() for t in shown]
+
+
+@pytest.mark.parametrize("span", [(2.0, 30.0), (2.0, 20.0), (0.5, 300.0), (1.0, 3.0), (10.0, 60.0)])
+def test_theta_tick_labels_do_not_overlap(span: tuple[float, float]) -> None:
+    """Panels as wide as the result's (4.4 in): matplotlib's default log labels ("2 x 10^0"
+    on every minor tick) overlap at 2-30 arcmin; the theta axis labels 1, 2, 5, 10...
+    as plain numbers."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from skydask.analyses.twopoint.plots import _theta_axis
+
+    fig = Figure(figsize=(8.8, 3.4), layout="constrained")
+    default, ours = fig.subplots(1, 2)
+    theta = np.geomspace(*span, 9)
+    for ax in (default, ours):
+        ax.errorbar(theta, 1e-4 * np.ones(9), yerr=1e-5, fmt="o")
+    default.set_xscale("log")
+    _theta_axis(ours, "arcmin")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    overlap, labels = _x_labels_overlap(ours, renderer)
+    assert not overlap and len(labels) >= 2, labels
+    if span == (2.0, 30.0):  # what the test guards against
+        assert _x_labels_overlap(default, renderer)[0]
 
 
 def test_theory_overlay_from_pyccl(result: TwoPointResult, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from skydask.analyses.twopoint.result import TwoPointResult
@@ -60,8 +61,7 @@ def statistic_figure(
                     ax.plot(t, t * v, "-", lw=1.2, color=_COLOURS.get(str(quantity)),
                             label=f"{_LABELS.get(str(quantity), quantity)} theory")  # fmt: skip
         ax.axhline(0.0, color="0.6", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel(rf"$\theta$ [{units}]")
+        _theta_axis(ax, units)
         ax.set_ylabel(rf"$\theta\,\times$ value [{units}]")
         ax.set_title(f"{b1} × {b2}", fontsize=10)
         ax.legend(fontsize=7)
@@ -72,6 +72,23 @@ def statistic_figure(
         "patches)"
     )
     return fig
+
+
+def _theta_axis(ax: Axes, units: str) -> None:
+    """A log theta axis labelled 1, 2, 5, 10, 20... as plain numbers.
+
+    Matplotlib's default labels every minor tick with ``2 x 10^0``-style labels when the
+    range is under a decade or two, which overlap at the figure's width (2-30 arcmin);
+    the y axis gets a common power of ten instead of ``0.0001100``-long labels.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    ax.set_xlabel(rf"$\theta$ [{units}]")
 
 
 def correlation_figure(result: TwoPointResult) -> Figure:
