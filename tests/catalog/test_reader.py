@@ -59,6 +59,13 @@ def test_and_or_select_the_same_rows_as_numpy() -> None:
         "c < 9.9 & f | c >= 0 & a < 5 & a > 2.5 & b < 0",
         "c < 9.9 & ~f & isfinite(b) & (b > 1 | c < 2) & a > -1",
         "c < 9.9 & a > 3.5 & b > 0",  # the mask empties before the last test
+        # a first side of | that leaves few rows, on all rows or under a mask, with a second
+        # side that leaves many (a mask) or few (indices, merged by a sort)
+        "(a > 2 & f) | (c < 5)",
+        "(a > 2) | (c < 0.5 & b > 0)",
+        "c < 9.9 & ((a > 2) | (c > 9.5))",
+        "f & ((a > 1.5) | (b < -1))",
+        "(a > 9) | (c > 99)",  # both sides empty
     ]
     for text, extra in itertools.product(filters, ["", " & c > 0.5"]):
         test = ex.parse(text + extra)
