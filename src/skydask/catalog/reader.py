@@ -424,9 +424,9 @@ def _filter(test: ex.Expr, cols: Mapping[str, Any], rows: _Rows, n: int) -> _Row
         if (rows is None or _is_mask(rows)) and left is not None and not _is_mask(left):
             # few rows passed the first side: mark them off a copy of the rows in question
             # (one full-length array where the masks' &, ~ and | made six)
-            rest = np.ones(n, dtype=np.bool_) if rows is None else rows.copy()
-            rest[left] = False
-            right = _settle(_filter(test.right, cols, _settle(rest, n), n), n)
+            unmarked = np.ones(n, dtype=np.bool_) if rows is None else rows.copy()
+            unmarked[left] = False
+            right = _settle(_filter(test.right, cols, _settle(unmarked, n), n), n)
             if right is not None and not _is_mask(right):
                 return np.sort(np.concatenate([left, right]))  # disjoint: a sorted union
             return _as_mask(right, n) | _as_mask(left, n)
