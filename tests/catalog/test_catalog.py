@@ -23,8 +23,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     original = reader.decode_row_groups
 
-    def recording(path: str, row_groups: Any, columns: list[str], *args: Any) -> Any:
-        table = original(path, row_groups, columns, *args)
+    def recording(path: str, row_groups: Any, columns: list[str], *args: Any, **kw: Any) -> Any:
+        table = original(path, row_groups, columns, *args, **kw)
         groups = range(pq.read_metadata(path).num_row_groups) if row_groups is None else row_groups
         calls.append({"row_groups": list(groups), "columns": list(columns)})
         return table

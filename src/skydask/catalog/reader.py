@@ -163,8 +163,8 @@ def arrow_threads(npartitions: int) -> bool:
 
 
 _FEW_ROW_GROUPS = 4
-"""Pieces of at most this many row groups are decoded by ``ParquetFile`` (see
-:func:`decode_row_groups`)."""
+"""Pieces of at most this many row groups are decoded through ``ParquetFile`` (see
+:func:`_read_parquet`)."""
 
 
 @functools.cache
@@ -184,25 +184,18 @@ def decode_row_groups(
     columns: list[str],
     use_threads: bool,
     lean: bool = False,
+    metadata: pq.FileMetaData | None = None,
 ) -> pa.Table:
     """Decode ``columns`` of the ``row_groups`` (None: all) of one local Parquet file.
 
-    Every data read of the catalogue layer goes through here (tests count them).
-
-    Arrow's dataset reader decodes a file row group by row group, into one chunk each. It is
-    about twice as fast as ``ParquetFile.read_row_groups`` (50 against 115 ms for the 14
-    columns of a 1.2M-row DC2 tract, one thread), which decodes each column across all the
-    row groups into one growing buffer. That gain is the many row groups': for pieces of at
-    most :data:`_FEW_ROW_GROUPS` ``ParquetFile`` is used, as the dataset reader's own
-    machinery then costs more than it saves when two reads share two cores (the depth maps of
-    the 103-file HATS copy of the 20M-row benchmark, one to three row groups a file: 1.41 s
-    through ``ParquetFile`` against 1.54; its 19 tract files of 49 row groups: 1.66 against
-    1.57, the stellar locus 2.10 against 1.86). And ``pyarrow.dataset`` imports pandas, 40 MB
-    in every process: ``lean`` always reads through ``ParquetFile``, for tasks whose workers
-    otherwise never need pandas (:func:`read_arrays`).
+    Every data read of the catalogue layer goes through here (tests count them). By default
+    through Arrow's dataset reader, which decodes a file row group by row group into one
+    chunk each; ``lean``: through ``ParquetFile.read_row_groups`` (given the file's parsed
+    ``metadata``, if the caller has it), which does not import pandas. :func:`_read_parquet`
+    says when each is used.
     """
-    if lean or (row_groups is not None and len(row_groups) <= _FEW_ROW_GROUPS):
-        parquet = pq.ParquetFile(path)
+    if lean:
+        parquet = pq.ParquetFile(path, metadata=metadata)
         groups = range(parquet.num_row_groups) if row_groups is None else row_groups
         return parquet.read_row_groups(list(groups), columns=columns, use_threads=use_threads)
     parquet_format, filesystem = _dataset_reader()
@@ -213,10 +206,25 @@ def decode_row_groups(
 def _read_parquet(
     piece: ParquetPiece, columns: tuple[str, ...], use_threads: bool = True, lean: bool = False
 ) -> tuple[Mapping[str, Any], int]:
+    """Decode a piece's columns; ``lean``: never through ``pyarrow.dataset``.
+
+    Arrow's dataset reader is about twice as fast as ``ParquetFile.read_row_groups`` (50
+    against 115 ms for the 14 columns of a 1.2M-row DC2 tract, one thread), which decodes each
+    column across all the row groups into one growing buffer. That gain is the many row
+    groups': a piece of at most :data:`_FEW_ROW_GROUPS` goes through ``ParquetFile``, as the
+    dataset reader's own machinery then costs more than it saves when two reads share two
+    cores (the depth maps of the 103-file HATS copy of the 20M-row benchmark, one to three
+    row groups a file: 1.41 s through ``ParquetFile`` against 1.54; its 19 tract files of 49
+    row groups: 1.66 against 1.57, the stellar locus 2.10 against 1.86). And
+    ``pyarrow.dataset`` imports pandas, 40 MB in every process: a ``lean`` read, for tasks
+    whose workers otherwise never need pandas (:func:`read_arrays`), always goes through
+    ``ParquetFile``.
+    """
     keys = dict(piece.partition_values)
     wanted = [c for c in columns if c not in keys]
     try:
-        # the planner has read this footer already (cached): its schema names what is there
+        # the planner has read this footer already (cached): its schema names what is there,
+        # and ParquetFile need not parse it again
         footer = read_footer(piece.path)
         present = set(footer.schema.names)
         missing = [c for c in wanted if c not in present]
@@ -224,10 +232,15 @@ def _read_parquet(
             raise CatalogReadError(
                 f"{piece.path!r} has no column(s) {missing} (needed by this selection)"
             )
-        groups = piece.row_groups
-        if groups is None and footer.num_row_groups <= _FEW_ROW_GROUPS:
-            groups = tuple(range(footer.num_row_groups))  # decoded through ParquetFile
-        table = decode_row_groups(piece.path, groups, wanted, use_threads, lean)
+        groups = footer.num_row_groups if piece.row_groups is None else len(piece.row_groups)
+        table = decode_row_groups(
+            piece.path,
+            piece.row_groups,
+            wanted,
+            use_threads,
+            lean=lean or groups <= _FEW_ROW_GROUPS,
+            metadata=footer.metadata if footer.row_group_ids is None else None,
+        )
     except CatalogReadError:
         raise
     except (OSError, pa.ArrowException) as exc:
@@ -483,7 +496,7 @@ def read_arrays(
 
     What :func:`read_piece` puts in a DataFrame. Tasks that only hand the columns to NumPy
     code (the two-point split) read through this, so that their workers never import pandas
-    (40 MB a process); it decodes with :func:`decode_row_groups`' ``lean`` reader.
+    (40 MB a process): it decodes through ``ParquetFile`` (:func:`_read_parquet`).
 
     ``use_threads``: decode the columns on Arrow's threads (see :func:`arrow_threads`).
     """
