@@ -81,7 +81,7 @@ def _group_bounds(
 
 def _every_group_may_match(
     expr: ex.Expr,
-    per_column: Mapping[str, Sequence[tuple[object, object] | None]],
+    per_column: Mapping[str, Sequence[tuple[float, float] | None]],
     constants: Mapping[str, tuple[float, float]],
 ) -> bool:
     """Whether the filter may match in every row group of a file, from one test.
@@ -100,8 +100,7 @@ def _every_group_may_match(
     """
     common: dict[str, tuple[float, float]] = dict(constants)
     for column, per_rg in per_column.items():
-        pairs = [_group_bounds([b[0]], [b[1]]) for b in per_rg if b is not None]
-        known = [p for p in pairs if p is not None]
+        known = [p for p in per_rg if p is not None]
         if not known:
             continue
         lo, hi = max(p[0] for p in known), min(p[1] for p in known)
@@ -193,9 +192,12 @@ class ParquetSource:
     ) -> list[int]:
         n = footer.num_row_groups
         keys = dict(partition_values)
+        # per filter column, each row group's (min, max) as numbers, None where unknown
         per_column = {
-            c: footer.bounds(c) for c in filter_columns if c not in keys
-        }  # list of (min, max) | None per row group
+            c: [None if b is None else _group_bounds([b[0]], [b[1]]) for b in footer.bounds(c)]
+            for c in filter_columns
+            if c not in keys
+        }
         spatial = (
             {c: footer.bounds(c) for c in (query.ra_column, query.dec_column) if c}
             if query.regions
@@ -216,11 +218,9 @@ class ParquetSource:
                 assert query.filter is not None
                 bounds = dict(constants)
                 for c, per_rg in per_column.items():
-                    b = per_rg[rg]
-                    if b is not None:
-                        pair = _group_bounds([b[0]], [b[1]])
-                        if pair is not None:
-                            bounds[c] = pair
+                    pair = per_rg[rg]
+                    if pair is not None:
+                        bounds[c] = pair
                 if not ex.may_be_true(query.filter, bounds):
                     continue
             if not self._regions_may_overlap(query, spatial, hp_bounds, rg):
