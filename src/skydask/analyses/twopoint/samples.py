@@ -123,11 +123,11 @@ class SampleSummary:
 
 def _column(frame: Columns, name: str) -> NDArray[np.floating[Any]]:
     column = frame[name]
-    values = column if isinstance(column, np.ndarray) else column.to_numpy()
+    if isinstance(column, np.ndarray):  # the reader's arrays: missing values are already NaN
+        return column if column.dtype.kind == "f" else column.astype(np.float64)
+    values = column.to_numpy()
     if values.dtype.kind == "f":
         return values
-    if isinstance(column, np.ndarray):  # the reader's arrays: missing values are already NaN
-        return column.astype(np.float64)
     return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
