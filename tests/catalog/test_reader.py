@@ -158,3 +158,60 @@ def test_both_decoders_give_the_same_columns(tmp_path: Any, row_groups: Any) -> 
     for c in columns:
         np.testing.assert_array_equal(_to_numpy(dataset.column(c)), _to_numpy(lean.column(c)))
         np.testing.assert_array_equal(_to_numpy(parsed.column(c)), _to_numpy(lean.column(c)))
+
+
+def _chunked(values: np.ndarray, cuts: list[int]) -> pa.ChunkedArray:
+    """``values`` as an Arrow column in chunks ending at ``cuts``, one of them a slice with an
+    offset into a larger array (as a reader can hand them over)."""
+    bounds = [0, *cuts, len(values)]
+    chunks = [pa.array(values[a:b]) for a, b in itertools.pairwise(bounds)]
+    padded = pa.array(np.concatenate([values[:3], values[bounds[1] : bounds[2]]]))
+    chunks[1] = padded.slice(3)
+    return pa.chunked_array(chunks, type=chunks[0].type)
+
+
+def test_chunked_columns_select_the_rows_numpy_does() -> None:
+    """Row tests and takes on Arrow columns in several chunks (compared and gathered chunk by
+    chunk, where Arrow decoded them) give the rows and values of NumPy on whole columns."""
+    from skydask.catalog.reader import _ArrowColumns
+
+    rng = np.random.default_rng(17)
+    n = 30_000
+    arrays = {
+        "a": rng.normal(0, 1, n).astype(np.float32),
+        "b": rng.normal(0, 1, n),
+        "c": rng.uniform(0, 10, n).astype(np.float32),
+        "f": rng.random(n) < 0.3,
+        "k": rng.integers(0, 5, n),
+    }
+    arrays["a"][::101] = np.nan
+    cuts = [1_000, 7_000, 7_001, 22_000]
+    table = pa.table({k: _chunked(v, cuts) for k, v in arrays.items()})
+    # a float column with a missing value is converted whole (no chunk views)
+    with_null = pa.chunked_array([[1.5, None], [3.5]], pa.float32())
+    filters = [
+        "a > 0.1 & c < 5",
+        "(a > 0.1 & b < 0.5) | (c / a >= 3 & f)",
+        "a > 1.5 & b > 0 & k == 2",
+        "c < 9.9 & ((a > 2) | (c > 9.5))",
+        "b >= 0.25 & a != 0.5 & c <= 3.3",
+        "a == 0.1 | c > 100",  # 0.1 is no float32: nothing equals it
+    ]
+    outputs = tuple((name, ex.Name(name)) for name in arrays)
+    as64 = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in arrays.items()}
+    for text in filters:
+        test = ex.parse(text)
+        plan = ReadPlan(tuple(arrays), outputs, test)
+        got = row_indices(plan, _ArrowColumns(table, {}), n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected = np.flatnonzero(np.asarray(ex.evaluate(test, as64), dtype=bool))
+        assert got is not None
+        np.testing.assert_array_equal(got, expected, err_msg=text)
+        columns = _ArrowColumns(table, {})
+        for name, values in arrays.items():
+            taken = columns.take(name, expected)
+            assert taken.dtype == values.dtype
+            np.testing.assert_array_equal(taken, values[expected], err_msg=f"{text}: {name}")
+    nulls = _ArrowColumns(pa.table({"x": with_null}), {})
+    np.testing.assert_array_equal(nulls.take("x", np.array([1, 2])), [np.nan, 3.5])
+    assert nulls.compare(ex.parse("x > 1.0")) is None  # type: ignore[arg-type]
