@@ -628,3 +628,41 @@ def test_plots_and_files(synth_300k_result, tmp_path: Path) -> None:
     metrics = result.table()
     assert list(metrics.colnames) == ["metric", "value", "unit"]
     assert "w_sigmaMAD" in list(metrics["metric"])
+
+
+def test_a_strip_remembered_for_the_next_pass_gives_what_a_fresh_one_does() -> None:
+    """The strip of a fit's line is kept on the star arrays for the passes after: a task on
+    arrays that remember it, on fresh arrays and on a new line give the same numbers, and the
+    memory is not sent with the arrays."""
+    import pickle
+
+    from skydask.analyses.locus.config import RUBIN_FITS
+    from skydask.analyses.locus.fitting import ClipSumsTask, Line, PerpValues, Region
+    from skydask.analyses.locus.stars import StarArrays, pair_key
+
+    w = RUBIN_FITS["w"]
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0.2, 1.1, 5_000)
+    y = 0.4 * x - 0.05 + rng.normal(0, 0.03, x.size)
+    arrays = {"counts": {"sel0": x.size}, "pairs": {pair_key(w.x, w.y, "sel0"): (x, y)},
+              "values": {}, "groups": {}}  # fmt: skip
+    first, second = Line(0.42, -0.06), Line(0.40, -0.05)
+    kept = StarArrays(**arrays)
+    for line in (first, second, first):
+        fresh = StarArrays(**arrays)
+        tasks = [PerpValues(w, "sel0", Region("strip", line), line),
+                 PerpValues(w, "sel0", Region("clip", line, 60.0), line)]  # fmt: skip
+        for task in tasks:
+            got, want = task.values(kept)[1], task.values(fresh)[1]
+            np.testing.assert_array_equal(got, want)
+            assert got.size > 1_000
+        clip = ClipSumsTask("c", w, "sel0", line, 40.0, 80.0)
+        ((inner, *_),) = clip.partial(kept)["c"]
+        ((expected, *_),) = clip.partial(StarArrays(**arrays))["c"]
+        np.testing.assert_array_equal(inner, expected)
+        # brute force: the strip between the perpendiculars through the box ends
+        (x1, y1), (x2, y2) = line.ends(w)
+        t = line.along(x, y)
+        ends = sorted(float(v) for v in line.along(np.array([x1, x2]), np.array([y1, y2])))
+        assert tasks[0].values(kept)[1].size == np.count_nonzero((t > ends[0]) & (t < ends[1]))
+    assert kept.memo and not pickle.loads(pickle.dumps(kept)).memo

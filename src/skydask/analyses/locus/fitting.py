@@ -121,38 +121,65 @@ class Region:
     clip_mmag: float | None = None
 
     def select(
-        self, fit: LocusFit, x: FloatArray, y: FloatArray
+        self, stars: StarArrays, fit: LocusFit, selection: str
     ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
-        """The points in the region, and for a clip their distances (mmag) from ``line``.
+        """The points of a fit's plane (the stars of ``selection``) in the region, and for a
+        strip or a clip their distances (mmag) from ``line``.
 
-        A strip takes its points first, so a clip computes the distances of those alone.
+        A strip takes its points first, so the distances are computed for those alone; and
+        it is remembered on ``stars`` for the next pass with the same line
+        (:func:`_strip`).
 
         Examples
         --------
         >>> from skydask.analyses.locus.config import RUBIN_FITS
         >>> w = RUBIN_FITS["w"]
-        >>> x, y = np.array([0.5, 0.5, 2.0]), np.array([0.2, 0.9, 0.7])
-        >>> Region("box").select(w, x, y)[0].tolist()
+        >>> plane = (np.array([0.5, 0.5, 2.0]), np.array([0.2, 0.9, 0.7]))
+        >>> stars = StarArrays({"sel0": 3}, {"g-r|r-i@sel0": plane}, {}, {})
+        >>> Region("box").select(stars, w, "sel0")[0].tolist()
         [0.5]
-        >>> xs, ys, d = Region("clip", Line(0.4, 0.0), 100.0).select(w, x, y)
+        >>> xs, ys, d = Region("clip", Line(0.4, 0.0), 100.0).select(stars, w, "sel0")
         >>> xs.tolist(), d.round(1).tolist()
         ([0.5], [0.0])
         """
         if self.kind == "box":
+            x, y = stars.pairs[pair_key(fit.x, fit.y, selection)]
             inside = (x > fit.x_min) & (x < fit.x_max) & (y > fit.y_min) & (y < fit.y_max)
             return x[inside], y[inside], None
         assert self.line is not None
-        (x1, y1), (x2, y2) = self.line.ends(fit)
-        t1, t2 = (float(v) for v in self.line.along(np.array([x1, x2]), np.array([y1, y2])))
-        t = self.line.along(x, y)
-        strip = np.flatnonzero((t > min(t1, t2)) & (t < max(t1, t2)))
-        x, y = x[strip], y[strip]
+        x, y, perp = _strip(stars, fit, selection, self.line)
         if self.kind != "clip":
-            return x, y, None
+            return x, y, perp
         assert self.clip_mmag is not None
-        perp = self.line.perpendicular_mmag(x, y)
         keep = np.abs(perp) <= self.clip_mmag
         return x[keep], y[keep], perp[keep]
+
+
+def _strip(
+    stars: StarArrays, fit: LocusFit, selection: str, line: Line
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The points of a fit's plane between the perpendiculars through the ends of ``line``,
+    and their distances (mmag) from it.
+
+    Kept on ``stars`` (:attr:`~skydask.analyses.locus.stars.StarArrays.memo`, one line per
+    fit and cut: a new line replaces the old) for the passes after: the histogram pass of a
+    clip step, its gather pass and its refit all take the strip of the same line, which cost
+    the passes as much as everything else they do (the 20M-row benchmark: 150 of 250 ms of
+    the passes' work, one thread, when each pass took it anew).
+    """
+    key = ("strip", fit, selection)
+    held = stars.memo.get(key)
+    if held is not None and held[0] == line:
+        return held[1]
+    x, y = stars.pairs[pair_key(fit.x, fit.y, selection)]
+    (x1, y1), (x2, y2) = line.ends(fit)
+    t1, t2 = (float(v) for v in line.along(np.array([x1, x2]), np.array([y1, y2])))
+    t = line.along(x, y)
+    inside = np.flatnonzero((t > min(t1, t2)) & (t < max(t1, t2)))
+    x, y = x[inside], y[inside]
+    found = (x, y, line.perpendicular_mmag(x, y))
+    stars.memo[key] = (line, found)
+    return found
 
 
 @dataclass(frozen=True)
@@ -165,8 +192,7 @@ class SumsTask:
     region: Region
 
     def partial(self, stars: StarArrays) -> dict[str, Any]:
-        x, y = stars.pairs[pair_key(self.fit.x, self.fit.y, self.selection)]
-        x, y, _ = self.region.select(self.fit, x, y)
+        x, y, _ = self.region.select(stars, self.fit, self.selection)
         return {self.key: _sums(x, y, box_centre(self.fit))}
 
 
@@ -204,9 +230,9 @@ class ClipSumsTask:
     hi: float
 
     def partial(self, stars: StarArrays) -> dict[str, Any]:
-        x, y = stars.pairs[pair_key(self.fit.x, self.fit.y, self.selection)]
-        x, y, _ = Region("strip", self.line).select(self.fit, x, y)
-        distance = np.abs(self.line.perpendicular_mmag(x, y))
+        x, y, perp = Region("strip", self.line).select(stars, self.fit, self.selection)
+        assert perp is not None
+        distance = np.abs(perp)
         inner = distance <= self.lo
         edge = ~inner & (distance <= self.hi)
         return {self.key: [(_sums(x[inner], y[inner], box_centre(self.fit)), x[edge], y[edge])]}
@@ -236,8 +262,7 @@ class PerpValues:
     line: Line
 
     def values(self, stars: StarArrays) -> tuple[IntArray, FloatArray]:
-        x, y = stars.pairs[pair_key(self.fit.x, self.fit.y, self.selection)]
-        x, y, d = self.region.select(self.fit, x, y)
+        x, y, d = self.region.select(stars, self.fit, self.selection)
         if d is None or self.region.line != self.line:  # a clip's distances serve when they can
             d = self.line.perpendicular_mmag(x, y)
         return np.zeros(len(d), dtype=np.int64), d

@@ -30,7 +30,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -73,6 +73,14 @@ class StarArrays:
     pairs: dict[str, tuple[FloatArray, FloatArray]]
     values: dict[str, FloatArray]
     groups: dict[str, tuple[GroupArray, FloatArray]]
+    # what a pass computed for the next passes over the same stars (the strip of a fit's
+    # current line, :func:`~skydask.analyses.locus.fitting._strip`); never sent with them
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["memo"] = {}
+        return state
 
     def only(self, keys: Iterable[str]) -> StarArrays:
         """The same stars with only the arrays named in ``keys`` (pair, value or group keys)."""
