@@ -202,16 +202,20 @@ def test_chunked_columns_select_the_rows_numpy_does() -> None:
     for text in filters:
         test = ex.parse(text)
         plan = ReadPlan(tuple(arrays), outputs, test)
-        got = row_indices(plan, _ArrowColumns(table, {}), n)
+        # one set of columns through the tests (gathers at the rows still in question) and
+        # the takes after, at the rows that passed and at every other row, interleaved
+        columns = _ArrowColumns(table, {})
+        got = row_indices(plan, columns, n)
         with np.errstate(invalid="ignore", divide="ignore"):
             expected = np.flatnonzero(np.asarray(ex.evaluate(test, as64), dtype=bool))
         assert got is not None
         np.testing.assert_array_equal(got, expected, err_msg=text)
-        columns = _ArrowColumns(table, {})
+        others = np.arange(0, n, 2)
         for name, values in arrays.items():
-            taken = columns.take(name, expected)
-            assert taken.dtype == values.dtype
-            np.testing.assert_array_equal(taken, values[expected], err_msg=f"{text}: {name}")
+            for rows in (got, others, got):
+                taken = columns.take(name, rows)
+                assert taken.dtype == values.dtype
+                np.testing.assert_array_equal(taken, values[rows], err_msg=f"{text}: {name}")
     nulls = _ArrowColumns(pa.table({"x": with_null}), {})
     np.testing.assert_array_equal(nulls.take("x", np.array([1, 2])), [np.nan, 3.5])
     assert nulls.compare(ex.parse("x > 1.0")) is None  # type: ignore[arg-type]

@@ -277,6 +277,7 @@ class _ArrowColumns(Mapping[str, Any]):
         self._constants = dict(constants)
         self._converted: dict[str, Any] = {}
         self._views_cache: dict[str, list[tuple[int, npt.NDArray[Any]]] | None] = {}
+        self._last_split: tuple[Any, tuple[int, ...], list[npt.NDArray[np.intp]]] | None = None
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._converted:
@@ -338,14 +339,24 @@ class _ArrowColumns(Mapping[str, Any]):
         views = self._views(key)
         if views is None or not len(rows):
             return _to_numpy(self._table.column(key).take(_indices(rows)))
-        starts = np.fromiter((start for start, _ in views), dtype=np.int64, count=len(views))
-        bounds = [*np.searchsorted(rows, starts).tolist(), len(rows)]
-        parts = [
-            view[rows[lo:hi] - start]
-            for (start, view), lo, hi in zip(views, bounds[:-1], bounds[1:], strict=True)
-            if hi > lo
-        ]
+        split = self._split(rows, views)
+        parts = [view[local] for (_, view), local in zip(views, split, strict=True) if len(local)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _split(
+        self, rows: npt.NDArray[np.intp], views: list[tuple[int, npt.NDArray[Any]]]
+    ) -> list[npt.NDArray[np.intp]]:
+        """``rows`` as indices into each chunk of ``views``; the last split is reused, as
+        every column taken at the same rows has the same chunks (the row groups)."""
+        starts = tuple(start for start, _ in views)
+        held = self._last_split
+        if held is not None and held[0] is rows and held[1] == starts:
+            return held[2]
+        bounds = [*np.searchsorted(rows, starts).tolist(), len(rows)]
+        ranges = zip(starts, bounds[:-1], bounds[1:], strict=True)
+        local = [rows[lo:hi] - start for start, lo, hi in ranges]
+        self._last_split = (rows, starts, local)
+        return local
 
 
 def _read_memory(piece: MemoryPiece, columns: tuple[str, ...]) -> tuple[dict[str, Any], int]:
