@@ -68,7 +68,10 @@ class Line:
 
     def along(self, x: FloatArray, y: FloatArray) -> FloatArray:
         """Coordinate along the line (projection on its unit direction)."""
-        return np.asarray((x + self.slope * y) / math.hypot(1.0, self.slope))
+        t = np.multiply(self.slope, y)  # x + m y, in place (the same operations, fewer arrays)
+        t += x
+        t /= math.hypot(1.0, self.slope)
+        return t
 
 
 def perpendicular_mmag(x: FloatArray, y: FloatArray, line: Line) -> FloatArray:
@@ -79,7 +82,13 @@ def perpendicular_mmag(x: FloatArray, y: FloatArray, line: Line) -> FloatArray:
     >>> perpendicular_mmag(np.array([0.0, 1.0]), np.array([1.0, 0.0]), Line(1.0, 0.0)).round(3)
     array([ 707.107, -707.107])
     """
-    return np.asarray((y - line.slope * x - line.intercept) / math.hypot(1.0, line.slope) * 1e3)
+    # (y - m x - b) / hypot(1, m) * 1e3, operation by operation in place
+    d = np.multiply(line.slope, x)
+    np.subtract(y, d, out=d)
+    d -= line.intercept
+    d /= math.hypot(1.0, line.slope)
+    d *= 1e3
+    return d
 
 
 def line_from_sums(sums: FloatArray, origin: tuple[float, float]) -> Line:
@@ -305,8 +314,13 @@ class DensityTask:
     def partial(self, stars: StarArrays) -> dict[str, Any]:
         x, y = stars.pairs[pair_key(self.plane.x, self.plane.y, self.selection)]
         (x0, x1, nx), (y0, y1, ny) = self.x_range, self.y_range
-        ix = np.floor((x - x0) / (x1 - x0) * nx)
-        iy = np.floor((y - y0) / (y1 - y0) * ny)
+        ix, iy = x - x0, y - y0  # floor((x - x0) / (x1 - x0) * nx), in place
+        ix /= x1 - x0
+        ix *= nx
+        np.floor(ix, out=ix)
+        iy /= y1 - y0
+        iy *= ny
+        np.floor(iy, out=iy)
         inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
         flat = ix[inside].astype(np.int64) * ny + iy[inside].astype(np.int64)
         return {self.key: np.bincount(flat, minlength=nx * ny)}
