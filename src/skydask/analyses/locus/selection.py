@@ -18,6 +18,7 @@ into the arrays the passes work on.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
@@ -44,6 +45,11 @@ class Selection:
     bands: tuple[str, ...]
     text: str
     expr: ex.Expr
+
+    @functools.cached_property
+    def tests(self) -> tuple[tuple[str, ex.Expr], ...]:
+        """The cut's conjuncts with their text (which names a test shared between cuts)."""
+        return tuple((ex.to_text(test), test) for test in ex.conjuncts(self.expr))
 
 
 @dataclass(frozen=True)

@@ -114,16 +114,22 @@ class StarArrays:
         )
 
 
-def _magnitudes(frame: pd.DataFrame, plan: Plan, ebv_quantity: str) -> dict[str, FloatArray]:
+def _magnitudes(
+    columns: dict[str, npt.NDArray[Any]], plan: Plan, ebv_quantity: str
+) -> dict[str, FloatArray]:
     """Per band the extinction-corrected magnitude (float64) of every row."""
+
+    def column(name: str) -> FloatArray:
+        return np.asarray(columns[name], dtype=np.float64)
+
     mags: dict[str, FloatArray] = {}
     for b in plan.bands:
-        mag = frame[f"mag_{b}"].to_numpy(dtype=np.float64)
+        mag = column(f"mag_{b}")
         kind, source = plan.extinction[b]
         if kind == "A":
-            mag = mag - frame[str(source)].to_numpy(dtype=np.float64)
+            mag = mag - column(str(source))
         elif kind == "ebv":
-            mag = mag - float(source) * frame[ebv_quantity].to_numpy(dtype=np.float64)
+            mag = mag - float(source) * column(ebv_quantity)
         mags[b] = mag
     return mags
 
@@ -134,9 +140,9 @@ def star_arrays(frame: pd.DataFrame, plan: Plan, ebv_quantity: str) -> StarArray
     ``frame`` holds the plan's quantities of the rows that passed its pushed-down cut; every
     piece's own cut (:attr:`Plan.selections`) is evaluated here.
     """
-    mags = _magnitudes(frame, plan, ebv_quantity)
     # NumPy arrays, not Series: the cuts are element-wise, and pandas' alignment costs more
     columns = {str(c): frame[c].to_numpy() for c in frame.columns}
+    mags = _magnitudes(columns, plan, ebv_quantity)
     n = len(frame)
     # the cuts share most of their tests (point source, clean, the S/N band's limits, each
     # band's flags): each distinct test is evaluated once
@@ -144,8 +150,7 @@ def star_arrays(frame: pd.DataFrame, plan: Plan, ebv_quantity: str) -> StarArray
     cuts: dict[str, npt.NDArray[np.intp]] = {}
     for sel in plan.selections:
         mask = np.ones(n, dtype=np.bool_)
-        for test in ex.conjuncts(sel.expr):
-            text = ex.to_text(test)
+        for text, test in sel.tests:
             if text not in tests:
                 tests[text] = np.asarray(ex.evaluate(test, columns), dtype=np.bool_)
             mask &= tests[text]
@@ -167,11 +172,21 @@ def star_arrays(frame: pd.DataFrame, plan: Plan, ebv_quantity: str) -> StarArray
         cx, cy = colour(x, cut), colour(y, cut)
         finite = np.isfinite(cx) & np.isfinite(cy)
         pairs[pair_key(x, y, cut)] = (cx[finite], cy[finite])
+
+    def linear(coeffs: tuple[tuple[str, float], ...], const: float, cut: str) -> FloatArray:
+        """``sum(c * mag_b) + const`` at the stars of a cut, accumulated in place."""
+        total = np.zeros(len(cuts[cut]))
+        for b, c in coeffs:
+            total += c * mag(b, cut)
+        total += const
+        return total
+
     values = {}
     with np.errstate(invalid="ignore"):
         for pc, cut in plan.principal:
-            parallel = np.asarray(sum(c * mag(b, cut) for b, c in pc.range_coeffs) + pc.range_const)
-            mmag = np.asarray((sum(c * mag(b, cut) for b, c in pc.coeffs) + pc.const) * 1e3)
+            parallel = linear(pc.range_coeffs, pc.range_const, cut)
+            mmag = linear(pc.coeffs, pc.const, cut)
+            mmag *= 1e3
             inside = (parallel > pc.range_min) & (parallel < pc.range_max) & np.isfinite(mmag)
             values[pc.name] = np.asarray(mmag[inside], dtype=np.float64)
     groups = {}
