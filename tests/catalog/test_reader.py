@@ -38,15 +38,20 @@ def test_float32_comparisons_equal_float64_ones(op: str) -> None:
         np.testing.assert_array_equal(got, expected, err_msg=f"x {op} {c!r}")
 
 
-def test_and_or_select_the_same_rows_as_numpy() -> None:
-    rng = np.random.default_rng(3)
-    n = 50_000
-    cols = {
+def _random_columns(n: int, seed: int) -> dict[str, np.ndarray]:
+    """Float32 and float64 columns and a flag, for the row tests."""
+    rng = np.random.default_rng(seed)
+    return {
         "a": rng.normal(0, 1, n).astype(np.float32),
         "b": rng.normal(0, 1, n),
         "c": rng.uniform(0, 10, n).astype(np.float32),
         "f": rng.random(n) < 0.3,
     }
+
+
+def test_and_or_select_the_same_rows_as_numpy() -> None:
+    n = 50_000
+    cols = _random_columns(n, seed=3)
     cols["b"][::97] = np.nan
     filters = [
         "(a > 0.1 & b < 0.5) | (c / a >= 3 & f)",
@@ -175,15 +180,9 @@ def test_chunked_columns_select_the_rows_numpy_does() -> None:
     chunk, where Arrow decoded them) give the rows and values of NumPy on whole columns."""
     from skydask.catalog.reader import _ArrowColumns
 
-    rng = np.random.default_rng(17)
     n = 30_000
-    arrays = {
-        "a": rng.normal(0, 1, n).astype(np.float32),
-        "b": rng.normal(0, 1, n),
-        "c": rng.uniform(0, 10, n).astype(np.float32),
-        "f": rng.random(n) < 0.3,
-        "k": rng.integers(0, 5, n),
-    }
+    arrays = _random_columns(n, seed=17)
+    arrays["k"] = np.random.default_rng(18).integers(0, 5, n)
     arrays["a"][::101] = np.nan
     cuts = [1_000, 7_000, 7_001, 22_000]
     table = pa.table({k: _chunked(v, cuts) for k, v in arrays.items()})

@@ -425,16 +425,6 @@ def _leaf_mask(
     return np.asarray(_as_length(ex.evaluate(test, _Float64Columns(subset)), length), dtype=bool)
 
 
-_UFUNCS = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-}
-
-
 def _native_compare(test: ex.Compare, dtype: np.dtype[Any]) -> tuple[Any, Any] | bool | None:
     """``column OP number`` for a float column of ``dtype``, exactly as in float64, without
     widening it: ``(ufunc, constant of the column's type)``, or the answer for every row
@@ -453,17 +443,17 @@ def _native_compare(test: ex.Compare, dtype: np.dtype[Any]) -> tuple[Any, Any] |
     >>> _native_compare(ex.parse("x == 0.1"), np.dtype(np.float32))
     False
     """
-    if not isinstance(test.right, ex.Number) or test.op not in _UFUNCS:
+    if not isinstance(test.right, ex.Number) or test.op not in ex.COMPARISONS:
         return None
     c = float(test.right.value)
     if dtype == np.float64:
-        return _UFUNCS[test.op], c
+        return ex.COMPARISONS[test.op], c
     if dtype != np.float32 or math.isnan(c):
         return None
     with np.errstate(over="ignore"):
         near = np.float32(c)
     if float(near) == c:  # c is a float32: compare as it is
-        return _UFUNCS[test.op], near
+        return ex.COMPARISONS[test.op], near
     lo, hi = (np.nextafter(near, np.float32(-np.inf)), near) if float(near) > c else (
         near, np.nextafter(near, np.float32(np.inf)))  # fmt: skip
     if test.op in (">", ">="):

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import pyarrow.compute as pc
 
 __all__ = [
+    "COMPARISONS",
     "FUNCTIONS",
     "BinOp",
     "Call",
@@ -682,6 +683,16 @@ def is_boolean(expr: Expr) -> bool:
 
 # --- NumPy evaluation ------------------------------------------------------------------------
 
+COMPARISONS: dict[str, Callable[..., Any]] = {
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
+"""The NumPy function of each comparison operator (the reader compares with them directly)."""
+
 _NUMPY_OPS: dict[str, Callable[..., Any]] = {
     "+": np.add,
     "-": np.subtract,
@@ -689,12 +700,7 @@ _NUMPY_OPS: dict[str, Callable[..., Any]] = {
     "/": np.true_divide,
     "&": np.logical_and,  # logical, so that ~ & | act on truth values whatever the dtype
     "|": np.logical_or,
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
+    **COMPARISONS,
 }
 
 
