@@ -268,8 +268,11 @@ class _ArrowColumns(Mapping[str, Any]):
     """A read table's columns, converted to NumPy only when a test or an output asks.
 
     The row tests touch a few columns of every row; the other columns are only needed for the
-    rows that pass, so :meth:`take` gathers those rows in Arrow and converts just them (a cut
-    that keeps 3 % of the rows then never converts 97 % of the other columns' values).
+    rows that pass, so :meth:`take` gathers just those rows (a cut that keeps 3 % of the rows
+    then never converts 97 % of the other columns' values). Float columns are compared
+    (:meth:`compare`) and gathered chunk by chunk from NumPy views of Arrow's buffers, never
+    joined into one array; other columns are gathered by Arrow, or converted whole when a test
+    needs all their rows.
     """
 
     def __init__(self, table: pa.Table, constants: Mapping[str, Any]) -> None:
