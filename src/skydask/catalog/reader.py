@@ -107,23 +107,30 @@ def _to_numpy(column: pa.ChunkedArray) -> npt.NDArray[Any]:
     """
     if pa.types.is_boolean(column.type):
         flags = column.combine_chunks()
-        values = _bits(flags.buffers()[1], flags.offset, len(flags))
+        set_ = _bits(flags.buffers()[1], flags.offset, len(flags))
         if flags.null_count:
-            values &= _bits(flags.buffers()[0], flags.offset, len(flags))
-        return values
+            set_ &= _bits(flags.buffers()[0], flags.offset, len(flags))
+        return set_
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         numbers = column.combine_chunks()
         dtype = np.dtype(numbers.type.to_pandas_dtype())
-        data = numbers.buffers()[1]
-        if data is None or not len(numbers):
+        values = _data_view(numbers, dtype)
+        if values is None:
             return np.empty(0, dtype=dtype)
-        values = np.frombuffer(data, dtype=dtype, count=len(numbers),
-                               offset=numbers.offset * dtype.itemsize)  # fmt: skip
         if numbers.null_count:
             values = values.astype(np.float64 if dtype.kind in "iu" else dtype)
             values[~_bits(numbers.buffers()[0], numbers.offset, len(numbers))] = np.nan
         return values
     return np.asarray(column.to_pandas().to_numpy())
+
+
+def _data_view(array: pa.Array, dtype: np.dtype[Any]) -> npt.NDArray[Any] | None:
+    """The values of a numeric Arrow array as a NumPy view of its data buffer (no copy; None
+    when it holds none). Missing values are whatever the buffer holds there."""
+    data = array.buffers()[1]
+    if data is None or not len(array):
+        return None
+    return np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
 
 
 def _bits(buffer: pa.Buffer | None, offset: int, length: int) -> npt.NDArray[np.bool_]:
@@ -256,10 +263,9 @@ def _chunk_views(column: pa.ChunkedArray) -> list[tuple[int, npt.NDArray[Any]]]:
     views = []
     start = 0
     for chunk in column.chunks:
-        data = chunk.buffers()[1]
-        if len(chunk) and data is not None:
-            offset = chunk.offset * dtype.itemsize
-            views.append((start, np.frombuffer(data, dtype=dtype, count=len(chunk), offset=offset)))
+        view = _data_view(chunk, dtype)
+        if view is not None:
+            views.append((start, view))
         start += len(chunk)
     return views
 
@@ -317,19 +323,7 @@ class _ArrowColumns(Mapping[str, Any]):
         if key in self._converted or key in self._constants:
             return None
         views = self._views(key)
-        if not views:
-            return None
-        how = _native_compare(test, views[0][1].dtype)
-        if how is None:
-            return None
-        n = self._table.num_rows
-        if isinstance(how, bool):
-            return np.full(n, how)
-        ufunc, value = how
-        out = np.empty(n, dtype=np.bool_)
-        for start, view in views:
-            ufunc(view, value, out=out[start : start + len(view)])
-        return out
+        return _compare_chunks(test, views, self._table.num_rows) if views else None
 
     def take(self, key: str, rows: npt.NDArray[np.intp]) -> Any:
         """Column ``key`` at ``rows`` (sorted indices), as NumPy.
@@ -479,13 +473,24 @@ def _compare_native(test: ex.Compare, column: Any) -> npt.NDArray[np.bool_] | No
     """
     if not isinstance(column, np.ndarray):
         return None
-    how = _native_compare(test, column.dtype)
+    return _compare_chunks(test, [(0, column)], len(column))
+
+
+def _compare_chunks(
+    test: ex.Compare, chunks: list[tuple[int, npt.NDArray[Any]]], n: int
+) -> npt.NDArray[np.bool_] | None:
+    """``name OP number`` on ``n`` rows held as ``(first row, array)`` chunks of one float
+    type, into one mask (see :func:`_native_compare`); None for other types and tests."""
+    how = _native_compare(test, chunks[0][1].dtype)
     if how is None:
         return None
     if isinstance(how, bool):
-        return np.full(len(column), how)
+        return np.full(n, how)
     ufunc, value = how
-    return np.asarray(ufunc(column, value))
+    out = np.empty(n, dtype=np.bool_)
+    for start, values in chunks:
+        ufunc(values, value, out=out[start : start + len(values)])
+    return out
 
 
 # While at least this fraction of a partition's rows is still in question, tests run on whole
