@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 import skydask
 from peak_memory import peak_memory_mb  # run as a script: this folder is on sys.path
-from skydask.analyses.locus.selection import build_plan
+from skydask.analyses.locus.selection import Plan, build_plan
 from skydask.analyses.locus.stars import star_arrays
 from skydask.analyses.stellar_locus import StellarLocusConfig, stellar_locus
 from skydask.synth import generate_object_catalog
@@ -76,11 +76,18 @@ def run_skydask(path: Path) -> dict[str, float]:
     return {k: float(q.value) for k, q in result.metrics.items() if k[0] in "wxy"}
 
 
-def run_scan_only(path: Path) -> int:
-    """The analysis' one scan alone: the selected stars read and kept, no passes over them."""
+def selected_stars(path: Path) -> tuple[Plan, skydask.Catalog]:
+    """The analysis' plan, and the catalogue with its quantities selected and its cut
+    pushed down (what its one scan reads)."""
     cat = skydask.open_catalog(path)
     plan = build_plan(cat, StellarLocusConfig())
-    rows = cat.select(list(plan.quantities)).where(plan.pushdown or "True").to_dask()
+    return plan, cat.select(list(plan.quantities)).where(plan.pushdown or "True")
+
+
+def run_scan_only(path: Path) -> int:
+    """The analysis' one scan alone: the selected stars read and kept, no passes over them."""
+    plan, selected = selected_stars(path)
+    rows = selected.to_dask()
     build = dask.delayed(star_arrays, pure=True)
     (kept,) = dask.persist([build(part, plan, "ebv") for part in rows.to_delayed()])
     return sum(stars.counts[plan.selections[0].key] for stars in dask.compute(*kept))

@@ -38,11 +38,13 @@ from typing import Any
 import dask
 from dask.callbacks import Callback
 
-import skydask
-from bench_stellar_locus import catalogue_path, run_pyarrow, run_skydask  # this folder
-from skydask.analyses.locus.selection import build_plan
+from bench_stellar_locus import (  # this folder
+    catalogue_path,
+    run_pyarrow,
+    run_skydask,
+    selected_stars,
+)
 from skydask.analyses.locus.stars import star_arrays
-from skydask.analyses.stellar_locus import StellarLocusConfig
 from skydask.catalog.reader import ReadPlan, read_piece
 
 
@@ -53,9 +55,7 @@ def _cpu_s() -> float:
 
 def stages(path: Path) -> dict[str, Callable[[], Any]]:
     """The stages, as functions of no argument (the plan is made once, outside the clock)."""
-    cat = skydask.open_catalog(path)
-    plan = build_plan(cat, StellarLocusConfig())
-    selected = cat.select(list(plan.quantities)).where(plan.pushdown or "True")
+    plan, selected = selected_stars(path)
     read_plan = selected._plan()
     pieces = selected._planned_pieces()
     bare = ReadPlan(read_plan.columns, ())  # every stored column, no cut, no output
