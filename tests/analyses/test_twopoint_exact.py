@@ -16,6 +16,7 @@ skipped pairs) is exercised.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -40,6 +41,7 @@ from skydask.analyses.twopoint.patches import (
     build_patch,
     kmeans_centers,
     split_partition,
+    split_read,
     sweep_rank,
 )
 from skydask.analyses.twopoint.samples import Calibration
@@ -212,14 +214,20 @@ def test_kmeans_patches_are_treecorrs() -> None:
     np.testing.assert_allclose(res.patch_centers, ref.patch_centers, rtol=0, atol=1e-12)
 
 
-def test_patches_hold_treecorrs_rows_in_treecorrs_order() -> None:
-    # the split and the patch catalogues, against TreeCorr's own patches of the whole frame
+@pytest.mark.parametrize("groups", [((0,), (1,), (2,)), ((0, 1), (2,)), ((0, 1, 2),)])
+def test_patches_hold_treecorrs_rows_in_treecorrs_order(groups: tuple[tuple[int, ...]]) -> None:
+    # the split and the patch catalogues, against TreeCorr's own patches of the whole frame:
+    # one split per partition, or per group of partitions read in one task
     frame = mock_sources(20_000, seed=9)
     centers = kmeans_centers(frame.ra.to_numpy(), frame.dec.to_numpy(), 5, seed=2)
     columns = ["ra", "dec", "e1", "e2", "wq"]
     renamed = frame.rename(columns={"g1": "e1", "g2": "e2", "w": "wq"})
     parts = [renamed.iloc[a:b] for a, b in ((0, 7_000), (7_000, 12_000), (12_000, 20_000))]
-    splits = [split_partition(p, columns, True, False, centers) for p in parts]
+    if len(groups) == len(parts):
+        splits = [split_partition(p, columns, True, False, centers) for p in parts]
+    else:
+        readers = [[functools.partial(parts.__getitem__, i) for i in g] for g in groups]
+        splits = [split_read(r, columns, True, False, centers) for r in readers]
     cal = Calibration("shear", math.nan, "", 1.0, "w", False, True, "")
     ref = tc_catalog(frame, centers, "G").get_patches()
     for k in range(5):

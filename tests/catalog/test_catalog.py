@@ -374,3 +374,26 @@ def test_large_file_is_split_on_row_groups_by_config(make_dc2_tracts: Any) -> No
         cat = skydask.open_catalog(root).where("mag_r > 0")
         assert cat.npartitions == 4
         assert len(cat) == int((truth.psFlux_r > 1e-12).sum())
+
+
+def test_partition_readers_read_what_to_delayed_and_pandas_give(make_dc2_tracts: Any) -> None:
+    # each reader reads one partition: the same rows as the delayed task of that partition,
+    # and together the rows plain pandas selects, in order; a pruned-away selection has one
+    # reader, of the empty result
+    root, frame = make_dc2_tracts(ntracts=3)
+    cat = skydask.open_catalog(root).select(["ra", "mag_r"]).where("mag_r < 23")
+    names = {"x": "ra", "m": "mag_r"}
+    readers = cat.partition_readers(names, arrays=True)
+    assert len(readers) == cat.npartitions == 3
+    parts = [read() for read in readers]
+    delayed = dask.compute(*cat.to_delayed(names, arrays=True))
+    for got, ref in zip(parts, delayed, strict=True):
+        assert sorted(got) == ["m", "x"]
+        np.testing.assert_array_equal(got["m"], ref["m"])
+        np.testing.assert_array_equal(got["x"], ref["x"])
+    expected = frame[mag(frame["psFlux_r"]) < 23]
+    np.testing.assert_array_equal(np.concatenate([p["x"] for p in parts]), expected["ra"])
+    frames = [read() for read in cat.partition_readers()]
+    assert all(isinstance(f, pd.DataFrame) and list(f.columns) == ["ra", "mag_r"] for f in frames)
+    (empty,) = cat.where("mag_r < 5").partition_readers(names, arrays=True)
+    assert {c: len(v) for c, v in empty().items()} == {"x": 0, "m": 0}

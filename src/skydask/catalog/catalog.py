@@ -47,6 +47,11 @@ class _State:
     regions: tuple[Region, ...] = ()
 
 
+def _constant(value: Any) -> Any:
+    """A partition reader's stand-in where nothing is left to read: the empty result."""
+    return value
+
+
 class Catalog:
     """A lazy, cuttable view of a survey catalogue.
 
@@ -321,6 +326,50 @@ class Catalog:
                 enforce_metadata=False,
             )
 
+    def _read_plan(self, columns: Mapping[str, str] | None) -> ReadPlan:
+        """The plan of :meth:`to_delayed` and :meth:`partition_readers`: the selected
+        quantities, renamed and ordered by ``columns`` if given."""
+        plan = self._plan()
+        if columns is None:
+            return plan
+        exprs = dict(plan.outputs)
+        unknown = [q for q in columns.values() if q not in exprs]
+        if unknown:
+            raise SchemaError(
+                f"to_delayed(columns=...): {unknown} not among the selected quantities "
+                f"{list(exprs)}"
+            )
+        return replace(plan, outputs=tuple((name, exprs[q]) for name, q in columns.items()))
+
+    def partition_readers(
+        self, columns: Mapping[str, str] | None = None, *, arrays: bool = False
+    ) -> list[functools.partial[Any]]:
+        """One picklable callable per partition that reads it: what the tasks of
+        :meth:`to_delayed` call, for task graphs that read several partitions in one task.
+
+        ``columns`` and ``arrays`` as for :meth:`to_delayed`. Calling a reader returns the
+        partition (a pandas DataFrame, or a dict of NumPy arrays with ``arrays=True``); a
+        selection with no partition left has one reader, of the empty result.
+
+        Examples
+        --------
+        >>> import pandas as pd, skydask
+        >>> frame = pd.DataFrame({"psFlux_r": [1e3, 1e4, 1e5]})
+        >>> cat = skydask.from_pandas(frame, npartitions=2, schema="dc2")
+        >>> readers = cat.select(["mag_r"]).partition_readers({"r": "mag_r"}, arrays=True)
+        >>> [read()["r"].round(2).tolist() for read in readers]
+        [[23.9], [21.4, 18.9]]
+        """
+        plan = self._read_plan(columns)
+        pieces = self._planned_pieces()
+        if not pieces:
+            meta = self._meta(plan)
+            empty = {c: meta[c].to_numpy() for c in meta} if arrays else meta
+            return [functools.partial(_constant, empty)]
+        read = functools.partial(read_arrays if arrays else read_piece, plan=plan,
+                                 use_threads=arrow_threads(len(pieces)))  # fmt: skip
+        return [functools.partial(read, piece) for piece in pieces]
+
     def to_delayed(
         self, columns: Mapping[str, str] | None = None, *, arrays: bool = False
     ) -> list[Delayed]:
@@ -352,30 +401,19 @@ class Catalog:
         >>> [sorted(p) for p in parts], sum(len(p["r"]) for p in parts)
         ([['r']], 2)
         """
-        plan = self._plan()
-        if columns is not None:
-            exprs = dict(plan.outputs)
-            unknown = [q for q in columns.values() if q not in exprs]
-            if unknown:
-                raise SchemaError(
-                    f"to_delayed(columns=...): {unknown} not among the selected quantities "
-                    f"{list(exprs)}"
-                )
-            plan = replace(plan, outputs=tuple((name, exprs[q]) for name, q in columns.items()))
-        pieces = self._planned_pieces()
-        if not pieces:
-            meta = self._meta(plan)
-            return [dask.delayed({c: meta[c].to_numpy() for c in meta} if arrays else meta)]
-        threads = arrow_threads(len(pieces))
+        readers = self.partition_readers(columns, arrays=arrays)
+        if not self._planned_pieces():
+            return [dask.delayed(readers[0]())]  # the empty result itself
         # named like to_dask's reads, with a token of what is read: two selections never
-        # share a key
-        name = f"read-{self.name or 'catalog'}-{tokenize(plan, pieces, threads)}"
-        # the plan rides in the function, not in the arguments: dask walks every argument's
-        # dataclass fields looking for collections, 5 ms a task for a cut as long as the
-        # stellar locus'
-        reader = read_arrays if arrays else read_piece
-        read = dask.delayed(functools.partial(reader, plan=plan, use_threads=threads), pure=True)
-        return [read(piece, dask_key_name=(name, i)) for i, piece in enumerate(pieces)]
+        # share a key. The plan rides in the function, not in the arguments: dask walks every
+        # argument's dataclass fields looking for collections, 5 ms a task for a cut as long
+        # as the stellar locus'
+        # (each reader is the function with the plan, applied to its piece)
+        read = functools.partial(readers[0].func, **readers[0].keywords)
+        pieces = [r.args[0] for r in readers]
+        name = f"read-{self.name or 'catalog'}-{tokenize(read.keywords, pieces)}"
+        task = dask.delayed(read, pure=True)
+        return [task(piece, dask_key_name=(name, i)) for i, piece in enumerate(pieces)]
 
     def __getitem__(self, quantity: str) -> dd.Series:
         """One quantity as a lazy dask Series."""

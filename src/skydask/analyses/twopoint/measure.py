@@ -2,8 +2,9 @@
 
 1. **Centres** (only without ``patch_centers``): one read of every sample for the rows, the
    non-finite rows, the ``e_rms`` sums and a subsample, then TreeCorr's k-means (one task).
-2. **Split** (one read; the first half of THE SHUFFLE, :mod:`.patches`): per partition, the
-   summary and one piece per patch. Where a source bin's shape calibration needs ``e_rms``
+2. **Split** (one read; the first half of THE SHUFFLE, :mod:`.patches`): per group of
+   partitions (one group per worker thread, read in one task, the samples' groups
+   interleaved), the summary and one piece per patch. Where a source bin's shape calibration needs ``e_rms``
    from the data, the driver waits for the summaries, checks them and calibrates; otherwise
    the summaries come back with step 3 (one round trip fewer) and are checked then, before
    any pair. With given centres this is the only read.
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -82,6 +84,7 @@ from skydask.analyses.twopoint.patches import (
     build_patch,
     kmeans_centers,
     split_partition,
+    split_read,
     sweep_rank,
 )
 from skydask.analyses.twopoint.regions import (
@@ -111,6 +114,7 @@ STATISTICS = {"shear_shear": "GG", "galaxy_shear": "NG", "galaxy_galaxy": "NN"}
 """The statistics and their TreeCorr correlation: xi+/xi- (GG), gamma_t (NG), w(theta) (NN)."""
 
 _SPLIT_EVERY = 8
+_GROUP_PARTITIONS = 8  # partitions read by one split task, at most
 _PLACE_FRACTION = 0.125  # patches are placed up front if at most this of a worker's memory
 _MARGIN = 1  # tasks past a lane's expected end whose patches its worker also receives
 _LOOKAHEAD = 3  # a worker's next tasks whose patches its tree cache keeps first
@@ -295,17 +299,62 @@ def _calibrations(
     return calibrations
 
 
+def _worker_threads() -> int:
+    """The threads that run tasks: the cluster's, or the local scheduler's."""
+    client = active_client()
+    if client is not None:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+        return max(1, sum(int(w.get("nthreads") or 1) for w in workers))
+    return max(1, int(dask.config.get("num_workers", None) or os.cpu_count() or 1))
+
+
+def _read_groups(readers: Sequence[Any], threads: int) -> list[list[Any]]:
+    """A sample's partition readers in runs of consecutive partitions, one run per thread
+    (at most :data:`_GROUP_PARTITIONS` partitions a run).
+
+    >>> [len(g) for g in _read_groups(list(range(8)), 2)], len(_read_groups(list(range(40)), 2))
+    ([4, 4], 5)
+    """
+    n = max(min(threads, len(readers)), math.ceil(len(readers) / _GROUP_PARTITIONS))
+    return [list(run) for run in np.array_split(np.asarray(readers, dtype=object), n) if len(run)]
+
+
+def _split_tasks(s: Sample, centers: NDArray[np.float64], threads: int) -> list[Any]:
+    """The sample's split tasks (lazy, ``npatch + 1`` outputs each): one per group of
+    partitions read together, or one per partition of a dask DataFrame (``randoms()``).
+
+    The groups of all samples are interleaved by priority (every sample's first group, then
+    every second...): the reads are root tasks, which the scheduler releases in priority
+    order as workers free up, while a sample's patch builds start as soon as its last split
+    ends; without it the largest sample's patches were built before a small sample was read.
+    """
+    npatch = len(centers)
+    shapes, sigma = s.role == "source", "sigma" in s.value_columns
+    readers = getattr(s.frame, "readers", ())
+    if readers:
+        groups = _read_groups(readers, threads)
+        task = dask.delayed(split_read, nout=npatch + 1, pure=False)
+        args: list[Any] = [tuple(g) for g in groups]
+    else:
+        task = dask.delayed(split_partition, nout=npatch + 1, pure=True)
+        args = list(s.frame.to_delayed())
+    splits = []
+    for j, arg in enumerate(args):
+        with dask.annotate(priority=len(args) - j):
+            splits.append(task(arg, s.value_columns, shapes, sigma, centers))
+    return splits
+
+
 def _split(
     samples: Sequence[Sample], centers: NDArray[np.float64]
 ) -> tuple[dict[str, list[list[Any]]], list[Any]]:
-    """Per sample, the pieces ``[patch][partition]`` (persisted) and its summary (lazy)."""
+    """Per sample, the pieces ``[patch][group]`` (persisted) and its summary (lazy)."""
     npatch = len(centers)
+    threads = _worker_threads()
     pieces: dict[str, list[list[Any]]] = {}
     totals = []
     for s in samples:
-        task = dask.delayed(split_partition, nout=npatch + 1, pure=True)
-        shapes, sigma = s.role == "source", "sigma" in s.value_columns
-        splits = [task(p, s.value_columns, shapes, sigma, centers) for p in s.frame.to_delayed()]
+        splits = _split_tasks(s, centers, threads)
         pieces[s.name] = [[sp[k + 1] for sp in splits] for k in range(npatch)]
         totals.append(reduce_tree([sp[0] for sp in splits], combine_summaries, _SPLIT_EVERY))
     flat = [d for s in samples for per_patch in pieces[s.name] for d in per_patch]

@@ -23,7 +23,7 @@ All are module-level functions so that Dask workers can import them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,15 +57,18 @@ DataFrame (the partitions of ``randoms()``)."""
 @dataclass(frozen=True)
 class Rows:
     """A sample's lazy rows: one delayed dict of NumPy arrays per partition, by the canonical
-    ``columns``.
+    ``columns``, and the partition readers behind them.
 
     Like a dask DataFrame for what the passes use (``columns``, ``to_delayed()``), built from
     :meth:`skydask.Catalog.to_delayed` with ``arrays=True``, so that the tasks need neither
-    dask.dataframe nor pandas (which would add 40 MB to every worker).
+    dask.dataframe nor pandas (which would add 40 MB to every worker). ``readers``
+    (:meth:`skydask.Catalog.partition_readers`) let one task read several partitions (the
+    split of :mod:`.measure`).
     """
 
     parts: tuple[Any, ...]
     columns: tuple[str, ...]
+    readers: tuple[Callable[[], Columns], ...] = ()
 
     def to_delayed(self) -> list[Any]:
         return list(self.parts)
