@@ -9,6 +9,7 @@ workers is in ``test_twopoint_exact.py``.
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
@@ -17,7 +18,13 @@ import pytest
 
 from analyses.twopoint_testdata import local_client, mock_sources
 from skydask.analyses.twopoint.config import TwoPointConfig
-from skydask.analyses.twopoint.pairs import PairJob, clear_cache, load_patches, run_pairs
+from skydask.analyses.twopoint.pairs import (
+    PairJob,
+    clear_cache,
+    load_patches,
+    run_pairs,
+    task_threads,
+)
 from skydask.analyses.twopoint.patches import Patch, build_patch
 from skydask.analyses.twopoint.regions import dispatch, lanes, needed_patches, owners
 from skydask.analyses.twopoint.samples import Calibration
@@ -66,9 +73,12 @@ def test_two_workers_meet_where_the_durations_put_them(capsys: pytest.CaptureFix
         workers = sorted(client.scheduler_info()["workers"])
         found = lanes([1.0] * n, workers)
         seen_upcoming: dict[int, list[int]] = {}
+        last: list[int] = []
 
-        def submit_task(position: int, worker: str, upcoming: list[int]) -> Any:
+        def submit_task(position: int, worker: str, upcoming: list[int], is_last: bool) -> Any:
             seen_upcoming[position] = upcoming
+            if is_last:
+                last.append(position)
             return client.submit(_sleep_and_name, durations[position], position,
                                  workers=[worker], pure=False)  # fmt: skip
 
@@ -82,6 +92,8 @@ def test_two_workers_meet_where_the_durations_put_them(capsys: pytest.CaptureFix
     assert ran_first == list(range(len(ran_first)))  # from the start, in order
     assert ran_second == list(range(len(ran_first), n))  # the rest, from the far end
     assert len(ran_second) > n // 2
+    # exactly one task was dispatched as the last, the one the two workers met at
+    assert last == [len(ran_first) - 1] or last == [len(ran_first)]
     # the first task's hint: the next positions of the lane that started at 0
     assert seen_upcoming[0] == [1, 2] or seen_upcoming[0] == [2, 3]
 
@@ -132,3 +144,15 @@ def test_the_cache_keeps_the_trees_of_the_next_tasks(hinted: bool) -> None:
         assert counts["misses"] == n
     else:
         assert counts["misses"] > n
+
+
+def test_the_last_task_takes_every_cpu_of_its_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a worker's share (OMP_NUM_THREADS) for every task but the measurement's last, which
+    # takes the CPUs its idle peers free; an explicit num_threads always wins
+    cpus = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert task_threads(None) == 1
+    assert task_threads(None, last=True) == cpus
+    assert task_threads(3, last=True) == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert task_threads(None) == task_threads(None, last=True) == cpus

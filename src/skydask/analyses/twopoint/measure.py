@@ -4,10 +4,10 @@
    non-finite rows, the ``e_rms`` sums and a subsample, then TreeCorr's k-means (one task).
 2. **Split** (one read; the first half of THE SHUFFLE, :mod:`.patches`): per group of
    partitions (one group per worker thread, read in one task, the samples' groups
-   interleaved), the summary and one piece per patch. Where a source bin's shape calibration needs ``e_rms``
-   from the data, the driver waits for the summaries, checks them and calibrates; otherwise
-   the summaries come back with step 3 (one round trip fewer) and are checked then, before
-   any pair. With given centres this is the only read.
+   interleaved), the summary and one piece per patch. Where a source bin's shape
+   calibration needs ``e_rms`` from the data, the driver waits for the summaries, checks
+   them and calibrates; otherwise the summaries come back with step 3 (one round trip
+   fewer) and are checked then, before any pair. With given centres this is the only read.
 3. **Patches** (the second half): per patch, its pieces concatenated, converted, built into a
    TreeCorr catalogue with its statistics, and persisted: the only copy of the catalogues
    the measurement keeps. On a cluster patch ``k`` is built on the worker whose lane
@@ -538,7 +538,7 @@ def _dispatched(
     client = active_client()
     ran: dict[str, list[int]] = {}
 
-    def submit_task(position: int, worker: str, upcoming: list[int]) -> Any:
+    def submit_task(position: int, worker: str, upcoming: list[int], last: bool) -> Any:
         job, refs = jobs[position]
         later: list[str] = []
         for p in upcoming:
@@ -547,7 +547,7 @@ def _dispatched(
                     later.append(keys[n][k])
         ran.setdefault(worker, []).append(position)
         args = [keys[n][k] for n, k in refs]
-        return client.submit(run_pairs, replace(job, upcoming=tuple(later)), *args,
+        return client.submit(run_pairs, replace(job, upcoming=tuple(later), last=last), *args,
                              workers=[worker], allow_other_workers=True, pure=False)  # fmt: skip
 
     results = dispatch(client, lanes_, submit_task, len(jobs), _LOOKAHEAD, progress)

@@ -216,6 +216,7 @@ class PairJob:
     ``upcoming`` names the patches (keys given to :func:`load_patches`) of the tasks this
     worker is expected to run next, in order: the cache keeps their trees first, and drops
     the others at the end of the task (None: not known, least recently used go first).
+    ``last``: the last task of the measurement (see :func:`task_threads`).
     """
 
     kind: str
@@ -226,22 +227,31 @@ class PairJob:
     num_threads: int | None
     cache_objects: int
     upcoming: tuple[str, ...] | None = None
+    last: bool = False
 
 
-def task_threads(requested: int | None) -> int:
+def task_threads(requested: int | None, last: bool = False) -> int:
     """TreeCorr's OpenMP threads for one pair: all the cores of this process.
 
     The cores are ``OMP_NUM_THREADS`` (skydask's clusters set it to each worker process's
     share) or else the CPUs this process may use. Not divided among a worker's threads:
     TreeCorr holds the GIL while it computes, so a process computes one pair at a time
     whatever its number of threads.
+
+    The ``last`` task of a measurement takes every CPU this process may use, beyond its
+    share: its peers on the node have nothing left to do once their own last task ends, and
+    TreeCorr hands out its work to its threads dynamically, so the cores they free go to it
+    (until then the node is oversubscribed by its extra threads). Without this, a worker
+    sat idle for half a pair task at the end of every run.
     """
     if requested:
         return requested
     env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, len(os.sched_getaffinity(0)))
+    share = int(env) if env.isdigit() and int(env) > 0 else 0
+    cpus = max(1, len(os.sched_getaffinity(0)))
+    if last or not share:
+        return max(cpus, share)
+    return share
 
 
 @dataclass
@@ -351,7 +361,7 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
     ``patches`` are the :class:`.patches.Patch` objects, or the keys under which
     :func:`load_patches` placed them in this process.
     """
-    threads = task_threads(job.num_threads)
+    threads = task_threads(job.num_threads, job.last)
     _release_unused_memory(job.run)
     resolved = [_resolve(job.run, p) for p in patches]
     out = []

@@ -207,17 +207,18 @@ class _Queue:
 def dispatch(
     client: Any,
     lanes_: Sequence[Lane],
-    submit_task: Callable[[int, str, list[int]], Any],
+    submit_task: Callable[[int, str, list[int], bool], Any],
     n_tasks: int,
     lookahead: int,
     progress: bool = False,
 ) -> list[Any]:
     """Run ``n_tasks`` tasks (positions in sweep order) along the lanes, one at a time on each
-    worker; ``submit_task(position, worker, upcoming)`` submits one (pinned to ``worker``)
-    and returns its future, ``upcoming`` being the positions that worker is likely to run
-    next (up to ``lookahead``). The results, by position. On a failure or an interrupt the
-    running tasks are cancelled. With ``progress``, a bar counts the finished tasks (the
-    tasks are submitted one by one, so ``distributed.progress`` would only see those running).
+    worker; ``submit_task(position, worker, upcoming, last)`` submits one (pinned to
+    ``worker``) and returns its future, ``upcoming`` being the positions that worker is
+    likely to run next (up to ``lookahead``), ``last`` whether no task is left after it.
+    The results, by position. On a failure or an interrupt the running tasks are cancelled.
+    With ``progress``, a bar counts the finished tasks (the tasks are submitted one by one,
+    so ``distributed.progress`` would only see those running).
     """
     from distributed import as_completed
     from tqdm.auto import tqdm
@@ -238,7 +239,7 @@ def dispatch(
         position = queue.next_for(lane)
         if position is None:
             return []
-        future = submit_task(position, worker, queue.upcoming(lane, lookahead))
+        future = submit_task(position, worker, queue.upcoming(lane, lookahead), not queue)
         running[future] = (position, worker)
         return [future]
 
