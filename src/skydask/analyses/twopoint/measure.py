@@ -83,7 +83,7 @@ from skydask.analyses.twopoint.patches import (
     Patch,
     build_patch,
     kmeans_centers,
-    split_partition,
+    split_parts,
     split_read,
     sweep_rank,
 )
@@ -336,8 +336,8 @@ def _split_tasks(s: Sample, centers: NDArray[np.float64], threads: int) -> list[
         task = dask.delayed(split_read, nout=npatch + 1, pure=False)
         args: list[Any] = [tuple(g) for g in groups]
     else:
-        task = dask.delayed(split_partition, nout=npatch + 1, pure=True)
-        args = list(s.frame.to_delayed())
+        task = dask.delayed(split_parts, nout=npatch + 1, pure=True)
+        args = [[part] for part in s.frame.to_delayed()]
     splits = []
     for j, arg in enumerate(args):
         with dask.annotate(priority=len(args) - j):

@@ -8,7 +8,7 @@
    assignment to the nearest centre, exactly what ``Catalog(..., patch_centers=...)``
    does) and cuts the partition into one piece per patch, each in input order. It runs
    on a group of consecutive partitions read in the same task (:func:`split_read`), one
-   group per worker thread.
+   group per worker thread, giving per patch the list of the group's pieces.
 3. :func:`build_patch` (one task per patch) concatenates that patch's pieces in partition
    order, converts them (:func:`.samples.convert`, once the shape calibration is known),
    builds the patch's TreeCorr catalogue and its statistics: a :class:`Patch`.
@@ -35,7 +35,7 @@ be the better tool.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ from skydask.analyses.twopoint import _treecorr as tc
 from skydask.analyses.twopoint.samples import (
     Calibration,
     Columns,
+    combine_summaries,
     convert,
     finite_rows,
     summarise_arrays,
@@ -59,6 +60,7 @@ __all__ = [
     "build_patch",
     "kmeans_centers",
     "split_partition",
+    "split_parts",
     "split_read",
     "sweep_rank",
 ]
@@ -171,6 +173,32 @@ def split_partition(
     return [summary, *pieces]
 
 
+def split_parts(
+    parts: Iterable[Columns],
+    columns: list[str],
+    shapes: bool,
+    sigma: bool,
+    centers: NDArray[np.float64],
+) -> list[Any]:
+    """:func:`split_partition` of consecutive partitions in one task: their combined summary,
+    then per patch the list of its pieces, one per partition that has rows there, in order.
+
+    One task per group of partitions instead of per partition gives ``npatch`` outputs per
+    group (the scheduler's cost of the shuffle is per output); splitting partition by
+    partition, rather than their rows joined, holds one partition's columns at a time
+    besides the pieces, and sums the summary as the per-partition tasks did.
+    """
+    summaries = []
+    grouped: list[list[Piece]] = [[] for _ in range(len(centers))]
+    for frame in parts:
+        summary, *pieces = split_partition(frame, columns, shapes, sigma, centers)
+        summaries.append(summary)
+        for found, piece in zip(grouped, pieces, strict=True):
+            if len(piece["ra"]):
+                found.append(piece)
+    return [combine_summaries(summaries), *grouped]
+
+
 def split_read(
     readers: Sequence[Callable[[], Columns]],
     columns: list[str],
@@ -178,9 +206,7 @@ def split_read(
     sigma: bool,
     centers: NDArray[np.float64],
 ) -> list[Any]:
-    """:func:`split_partition` of consecutive partitions read in this task, as one partition
-    (their rows in order): a task per group of partitions instead of per partition, so
-    ``npatch`` pieces per group (the scheduler's cost of the shuffle is per piece).
+    """:func:`split_parts` of partitions read in this task, one after the other.
 
     Examples
     --------
@@ -190,16 +216,10 @@ def split_read(
     ...          {"ra": np.array([46.0]), "dec": np.array([-45.0])}]
     >>> readers = [partial(dict, p) for p in parts]
     >>> summary, p0, p1 = split_read(readers, ["ra", "dec"], False, False, centers)
-    >>> summary.rows, p0["ra"].tolist(), p1["ra"].tolist()
-    (3, [44.0, 46.0], [-44.0])
+    >>> summary.rows, [p["ra"].tolist() for p in p0], [p["ra"].tolist() for p in p1]
+    (3, [[44.0], [46.0]], [[-44.0]])
     """
-    frames = [value_arrays(read(), columns) for read in readers]
-    if len(frames) == 1:
-        joined = frames[0]
-    else:
-        joined = {c: np.concatenate([f[c] for f in frames]) for c in columns}
-    del frames
-    return split_partition(joined, columns, shapes, sigma, centers)
+    return split_parts((read() for read in readers), columns, shapes, sigma, centers)
 
 
 @dataclass
@@ -226,12 +246,16 @@ def build_patch(
     role: str,
     calibration: Calibration | None,
     inverse_variance: bool,
-    *pieces: Piece,
+    *pieces: Piece | Sequence[Piece],
 ) -> Patch:
-    """Patch ``patch`` of sample ``name`` from its pieces (in partition order): converted,
-    as a TreeCorr catalogue, with its statistics."""
-    columns = list(pieces[0]) if pieces else []
-    rows = {c: np.concatenate([p[c] for p in pieces]) for c in columns}
+    """Patch ``patch`` of sample ``name`` from its pieces, in partition order (each a piece,
+    or the list of a group's pieces, :func:`split_parts`): converted, as a TreeCorr
+    catalogue, with its statistics."""
+    flat: list[Piece] = []
+    for item in pieces:
+        flat.extend([item] if isinstance(item, dict) else item)
+    columns = list(flat[0]) if flat else []
+    rows = {c: np.concatenate([p[c] for p in flat]) for c in columns}
     if not rows or len(rows["ra"]) == 0:
         return Patch(name, None, tc.patch_stats(None, field, patch), 0)
     cat = tc.make_catalog(convert(rows, role, calibration, inverse_variance), field)
