@@ -20,6 +20,7 @@ rows whatever the partitioning: the medians and counts exactly (bit for bit), th
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -87,9 +88,9 @@ def _shuffled(objects: pd.DataFrame) -> pd.DataFrame:
     return objects.sample(frac=1.0, random_state=3).reset_index(drop=True)
 
 
-def _as_float64(frame: pd.DataFrame) -> pd.DataFrame:
+def _as_float64(frame: pd.DataFrame, bands: str = BANDS) -> pd.DataFrame:
     out = frame.copy()
-    for b in BANDS:
+    for b in bands:
         out[f"psFluxErr_{b}"] = out[f"psFluxErr_{b}"].astype(np.float64)
     return out
 
@@ -433,3 +434,83 @@ def test_second_pass_when_only_some_bands_conflict(objects: pd.DataFrame) -> Non
     assert result.reduction["passes"] == 2
     for band in "gr":
         assert_matches(result, band, brute_flux_err(frame, 1024, band))
+
+
+# -- the partial on the reader's chunks ------------------------------------------------------------
+def _small_objects(n: int = 6_000, seed: int = 11) -> pd.DataFrame:
+    """A compact patch of objects whose errors include NaN, zero, negative and infinite."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"ra": rng.uniform(60.0, 61.0, n), "dec": rng.uniform(-35.0, -34.0, n)})
+    for b in "gr":
+        err = rng.lognormal(3, 0.3, n).astype(np.float32)
+        err[::53], err[1::61], err[2::67], err[3::71] = np.nan, 0.0, -1.0, np.inf
+        frame[f"psFluxErr_{b}"] = err
+        frame[f"psFlux_{b}"] = (err * rng.normal(5.0, 1.0, n)).astype(np.float32)
+    return frame
+
+
+def _as_pieces(frame: pd.DataFrame, cuts: list[int]) -> Any:
+    """The frame's columns in pieces ending at ``cuts``, each a view with an offset into a
+    larger array (as the reader hands over Arrow's chunks)."""
+    from skydask.catalog.reader import ChunkedColumns
+
+    bounds = [0, *cuts, len(frame)]
+    columns = {}
+    for name in frame.columns:
+        values = frame[name].to_numpy()
+        padded = np.concatenate([values[:5], values])
+        columns[name] = [(a, padded[5 + a : 5 + b]) for a, b in itertools.pairwise(bounds)]
+    return ChunkedColumns(columns, len(frame))
+
+
+def _assert_stats(stats: Any, brute: pd.DataFrame, depth_atol: float = 0.0) -> None:
+    np.testing.assert_array_equal(stats.pixels, brute.index.to_numpy())
+    np.testing.assert_array_equal(stats.counts, brute["count"].to_numpy())
+    np.testing.assert_allclose(stats.depth, brute["depth"].to_numpy(), rtol=0, atol=depth_atol)
+    np.testing.assert_allclose(stats.spread, brute["spread"].to_numpy(), rtol=0, atol=SPREAD_TOL)
+
+
+@pytest.mark.parametrize(
+    "case", ["unordered", "float64", "no-position", "hats-runs", "hats-missing", "restrict"]
+)
+def test_partial_on_chunks_equals_brute_force(case: str) -> None:
+    """One partition in pieces (rows in any order or in HATS order, runs of a pixel across
+    pieces, rows without a position, float64 errors, a second pass's restriction) gives
+    numpy's per-pixel median, count and spread of exactly its rows."""
+    nside = 256
+    objects = _small_objects()
+    if case == "float64":
+        objects = _as_float64(objects, "gr")
+    has_pos = np.ones(len(objects), dtype=bool)
+    if case == "no-position":
+        objects.loc[::97, "ra"] = np.nan
+        has_pos = np.isfinite(objects["ra"].to_numpy())
+    if case.startswith("hats"):
+        hp29 = hpgeom.angle_to_pixel(2**29, objects["ra"], objects["dec"], nest=True, lonlat=True)
+        objects = objects.assign(_healpix_29=hp29).sort_values("_healpix_29", ignore_index=True)
+        if case == "hats-missing":
+            objects.loc[::89, "_healpix_29"] = -1
+            has_pos = objects["_healpix_29"].to_numpy() >= 0
+        objects = objects.drop(columns=["ra", "dec"]).assign(ra=objects["ra"], dec=objects["dec"])
+    restrict = None
+    if case == "restrict":
+        pixels = _pixels(objects, nside)
+        restrict = np.unique(pixels)[::3]
+        has_pos = np.isin(pixels, restrict)
+    reducer = depth_pixels.PixelReducer(nside=nside, bands="gr", restrict=restrict)
+    columns = objects.drop(columns=["ra", "dec"]) if case.startswith("hats") else objects
+    part = _as_pieces(columns, [1_000, 1_001, 4_000])
+    state = reducer.partial(part)
+    assert state.rows == len(objects) and state.rows_without_position == int((~has_pos).sum())
+    stats = reducer.finish(reducer.combine([state, reducer.partial(objects.iloc[:0])]))
+    for band in "gr":
+        _assert_stats(stats[band], brute_flux_err(objects[has_pos], nside, band))
+
+
+def test_snr_window_partial_on_chunks_equals_brute_force() -> None:
+    objects = _small_objects()
+    reducer = depth_pixels.PixelReducer(nside=256, bands="gr", method="snr_window")
+    stats = reducer.finish(reducer.partial(_as_pieces(objects, [2_500])))
+    for band in "gr":
+        brute = brute_snr_window(objects, 256, band, 5.0, 0.5)
+        _assert_stats(stats[band], brute, depth_atol=1e-10)

@@ -10,6 +10,7 @@ poles and ``ra`` 0/360.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import hpgeom
@@ -19,9 +20,11 @@ import pytest
 
 from skydask.analyses.depthmap.pixels import pixel_index
 from skydask.analyses.depthmap.positions import (
+    chunked_pixel_codes,
     edge_lines_to_nested,
     nested_pixel_codes,
     nested_pixels,
+    piece_bounds,
 )
 
 NSIDES = [1, 2, 16, 256, 1024, 4096, 2**16, 2**20, 2**29]
@@ -178,3 +181,63 @@ def test_pixel_index_frames() -> None:
 def test_rejects_bad_nside() -> None:
     with pytest.raises(ValueError, match="power of two"):
         nested_pixels(1000, np.array([1.0]), np.array([1.0]))
+
+
+def _pieces(values: np.ndarray, cuts: list[int]) -> list[tuple[int, np.ndarray]]:
+    """``values`` as ``(first row, view)`` pieces ending at ``cuts``, each a view with an
+    offset into a larger array (as the reader hands over Arrow's chunks)."""
+    bounds = [0, *cuts, len(values)]
+    padded = np.concatenate([values[:5], values])
+    return [(a, padded[5 + a : 5 + b]) for a, b in itertools.pairwise(bounds)]
+
+
+def test_chunked_pixel_codes_equal_hpgeom() -> None:
+    """Codes computed piece by piece are hpgeom's pixels: a compact tract (the table route),
+    a wide band (no table), pieces of ra and dec that do not match and rows near a pole
+    (both joined)."""
+    rng = np.random.default_rng(12)
+    n = 40_000
+    cases = {
+        "tract": (rng.uniform(56.0, 58.5, n), rng.uniform(-40.0, -38.0, n), [7, 20_000], None),
+        "band": (rng.uniform(1.0, 359.0, n), rng.uniform(-30.0, 30.0, n), [13_000], None),
+        "other pieces": (rng.uniform(56.0, 58.5, n), rng.uniform(-40.0, -38.0, n), [9], [11]),
+        "pole": (rng.uniform(56.0, 58.5, n), rng.uniform(-89.0, -38.0, n), [5_000], None),
+    }
+    for label, (ra, dec, ra_cuts, dec_cuts) in cases.items():
+        ra_p, dec_p = _pieces(ra, ra_cuts), _pieces(dec, dec_cuts or ra_cuts)
+        out = np.full(n, -7, dtype=np.int64)
+        codes, coded = chunked_pixel_codes(1024, ra_p, dec_p, piece_bounds(ra_p, dec_p), out)
+        pixels = codes if coded is None else coded[codes]
+        assert np.array_equal(pixels, truth(1024, ra, dec)), label
+        assert (coded is not None) == (label in ("tract", "other pieces")), label
+
+
+def test_pixel_codes_of_chunked_columns() -> None:
+    """Positions in pieces, with a NaN and with HATS indices (one missing), give hpgeom's
+    pixels and which rows have one; an empty partition has none."""
+    from skydask.analyses.depthmap.pixels import pixel_codes
+    from skydask.catalog.reader import ChunkedColumns
+
+    rng = np.random.default_rng(3)
+    n = 30_000
+    ra, dec = rng.uniform(56.0, 58.5, n), rng.uniform(-40.0, -38.0, n)
+    want = truth(1024, ra, dec)
+    for nan_row in (None, 17_000):
+        if nan_row is not None:
+            ra[nan_row] = np.nan
+        part = ChunkedColumns(
+            {"ra": _pieces(ra, [100, 15_000]), "dec": _pieces(dec, [100, 15_000])}, n
+        )
+        codes, coded, has_pos = pixel_codes(part, 1024)
+        pixels = codes if coded is None else coded[codes]
+        ok = np.isfinite(ra)
+        assert np.array_equal(has_pos, ok)
+        assert np.array_equal(pixels[ok], want[ok])
+    hp29 = truth(2**29, ra, dec)
+    hp29[::1000] = -1  # no position
+    part = ChunkedColumns({"_healpix_29": _pieces(hp29, [3, 29_000])}, n)
+    pix, coded, has_pos = pixel_codes(part, 1024)
+    assert coded is None and np.array_equal(has_pos, hp29 >= 0)
+    assert np.array_equal(pix[has_pos], hp29[has_pos] >> 38)
+    empty = ChunkedColumns.of_arrays({"ra": np.empty(0), "dec": np.empty(0)}, 0)
+    assert [len(a) for a in pixel_codes(empty, 1024) if a is not None] == [0, 0]

@@ -102,3 +102,59 @@ def test_shared_scan_on_a_distributed_client(tracts: Path) -> None:
     for name, q in ref.metrics.items():
         assert q.value == pytest.approx(locus.metrics[name].value, rel=1e-10, abs=1e-9), name
     _same_maps(depth, depth_map(cat, nside=256))
+
+
+def test_split_gives_each_plan_its_rows_as_chunks_or_frames() -> None:
+    """One partition in pieces (one a slice with an offset) split for four plans: chunks of
+    all rows are handed over as they are; cuts and frames get numpy's rows of the columns."""
+    import pandas as pd
+
+    from skydask.analyses.scan import _split
+    from skydask.catalog.reader import ChunkedColumns
+    from skydask.schema import expressions as ex
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(0, 1, 50), rng.normal(0, 1, 60).astype(np.float32)
+    part = ChunkedColumns({"x": [(0, x[:20]), (20, x[20:])], "y": [(0, y[10:])]}, 50)
+    cut = ex.parse("x > 0.2")
+    steps = ((None, ("x",), True), (cut, ("x", "y"), True), (None, ("y",), False),
+             (cut, ("y",), False))  # fmt: skip
+    whole, chosen, frame, chosen_frame = _split(part, steps)
+    assert whole.chunks("x") is part.chunks("x")  # the reader's chunks, never joined
+    keep = x > 0.2
+    assert isinstance(chosen, ChunkedColumns) and chosen.rows == int(keep.sum())
+    np.testing.assert_array_equal(chosen["x"], x[keep])
+    np.testing.assert_array_equal(chosen["y"], y[10:][keep])
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["y"]
+    np.testing.assert_array_equal(frame["y"].to_numpy(), y[10:])
+    np.testing.assert_array_equal(chosen_frame["y"].to_numpy(), y[10:][keep])
+    assert list(chosen_frame.index) == list(range(int(keep.sum())))
+    (empty,) = _split(ChunkedColumns.of_arrays({"x": x[:0]}, 0), ((cut, ("x",), True),))
+    assert empty.rows == 0 and empty["x"].dtype == x.dtype
+
+
+def test_a_plan_asking_for_chunks_gets_the_row_groups(tracts: Path) -> None:
+    """Alone or beside a plan that takes frames, a chunked plan is given the columns as
+    read (several row groups) and the other plan frames of the same values."""
+    import pandas as pd
+
+    from skydask.analyses.scan import ScanPlan
+    from skydask.catalog.reader import ChunkedColumns
+
+    cat = skydask.open_catalog(tracts)
+
+    def keep(parts: list[Any], scanned: Any) -> Any:
+        return dask.delayed(list)(parts)
+
+    def plan(chunks: bool) -> ScanPlan:
+        return ScanPlan("p", cat, ("psFluxErr_i",), None, keep, lambda kept: kept.compute(),
+                        chunks=chunks)  # fmt: skip
+
+    (alone,) = scan_together(plan(True))
+    chunked, frames = scan_together(plan(True), plan(False))
+    for part, twin, frame in zip(alone, chunked, frames, strict=True):
+        assert isinstance(part, ChunkedColumns) and isinstance(frame, pd.DataFrame)
+        assert len(part.chunks("psFluxErr_i")) > 1
+        assert len(twin.chunks("psFluxErr_i")) > 1
+        np.testing.assert_array_equal(part["psFluxErr_i"], frame["psFluxErr_i"].to_numpy())
+        np.testing.assert_array_equal(twin["psFluxErr_i"], frame["psFluxErr_i"].to_numpy())

@@ -397,3 +397,23 @@ def test_partition_readers_read_what_to_delayed_and_pandas_give(make_dc2_tracts:
     assert all(isinstance(f, pd.DataFrame) and list(f.columns) == ["ra", "mag_r"] for f in frames)
     (empty,) = cat.where("mag_r < 5").partition_readers(names, arrays=True)
     assert {c: len(v) for c, v in empty().items()} == {"x": 0, "m": 0}
+
+
+def test_chunked_partitions_hold_what_the_frames_hold(make_dc2_tracts: Any) -> None:
+    # every partition read as chunks (one per row group where a column is read as it is
+    # stored) holds the frame's columns; a pruned-away selection gives zero typed rows
+    root, _ = make_dc2_tracts(ntracts=2, npatch=6)
+    cat = skydask.open_catalog(root).select(["ra", "psFlux_r", "mag_r"])
+    for selection in (cat, cat.where("mag_r < 23")):
+        parts = dask.compute(*selection.to_delayed(chunks=True))
+        frames = dask.compute(*selection.to_delayed())
+        for part, frame in zip(parts, frames, strict=True):
+            assert isinstance(part, reader.ChunkedColumns) and part.rows == len(frame)
+            for name in frame.columns:
+                np.testing.assert_array_equal(part[name], frame[name].to_numpy())
+    (whole,) = dask.compute(cat.to_delayed(chunks=True)[0])
+    assert len(whole.chunks("ra")) == 6 and len(whole.chunks("mag_r")) == 1  # computed: joined
+    (empty,) = dask.compute(*cat.where("mag_r < 5").to_delayed(chunks=True))
+    assert empty.rows == 0 and empty["psFlux_r"].dtype == frames[0]["psFlux_r"].dtype
+    with pytest.raises(ValueError, match="arrays or for chunks"):
+        cat.to_delayed(arrays=True, chunks=True)

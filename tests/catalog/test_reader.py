@@ -218,3 +218,100 @@ def test_chunked_columns_select_the_rows_numpy_does() -> None:
     nulls = _ArrowColumns(pa.table({"x": with_null}), {})
     np.testing.assert_array_equal(nulls.take("x", np.array([1, 2])), [np.nan, 3.5])
     assert nulls.compare(ex.parse("x > 1.0")) is None  # type: ignore[arg-type]
+
+
+def test_arrow_columns_give_their_chunks_as_arrow_decoded_them() -> None:
+    """Numeric columns without missing values come as views of Arrow's chunks (one with an
+    offset), holding the values of the whole column; others are not chunked."""
+    from skydask.catalog.reader import _ArrowColumns
+
+    n = 2_000
+    values = {
+        "x": np.random.default_rng(5).normal(0, 1, n).astype(np.float32),
+        "i": np.arange(n, dtype=np.int64) * 7,
+    }
+    cuts = [100, 900, 901]
+    table = pa.table({k: _chunked(v, cuts) for k, v in values.items()})
+    table = table.append_column("flag", pa.chunked_array([np.arange(n) % 3 == 0]))
+    table = table.append_column("gap", pa.chunked_array([[1.0, None], [2.0] * (n - 2)]))
+    table = table.append_column("igap", pa.chunked_array([[1, None], [2] * (n - 2)]))
+    columns = _ArrowColumns(table, {})
+    for name, expected in values.items():
+        chunks = columns.chunks(name)
+        assert chunks is not None
+        assert [start for start, _ in chunks] == [0, *cuts]
+        assert all(not v.flags.owndata for _, v in chunks)  # views, no copies
+        np.testing.assert_array_equal(np.concatenate([v for _, v in chunks]), expected)
+        assert chunks[0][1].dtype == expected.dtype
+    assert all(columns.chunks(name) is None for name in ("flag", "gap", "igap"))
+    columns["gap"]  # once converted, a column is its one array
+    gap = columns.chunks("gap")
+    assert gap is not None and len(gap) == 1
+    np.testing.assert_array_equal(gap[0][1][:3], [1.0, np.nan, 2.0])
+
+
+def _row_group_file(tmp_path: Any, n: int = 1_000) -> Any:
+    """A Parquet file of 8 row groups (more than the reader decodes through ``ParquetFile``,
+    which joins them): float32, float64 with a null, int64, a flag."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(0, 1, n).astype(np.float32),
+            "b": rng.normal(0, 1, n),
+            "k": rng.integers(0, 10, n),
+            "f": rng.random(n) < 0.5,
+        }
+    )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    b = table.column("b").combine_chunks()
+    table = table.set_column(1, "b", pa.array(b.to_numpy(), mask=np.arange(n) == 5))
+    path = tmp_path / "groups.parquet"
+    pq.write_table(table, path, row_group_size=n // 8)
+    return path
+
+
+def test_read_chunks_equals_read_piece(tmp_path: Any) -> None:
+    """A partition read as chunks holds the columns read_piece gives: plain numeric columns
+    without missing values in one chunk per row group, the others (a null, a flag, a
+    computed quantity, any column of a read whose cut selects rows) as one array; an empty
+    read keeps the columns' types."""
+    from skydask.catalog.reader import ParquetPiece, read_chunks, read_piece
+
+    path = _row_group_file(tmp_path)
+    outputs = (*((c, ex.Name(c)) for c in "abkf"), ("twice", ex.parse("a * 2")))
+    plans = {
+        "all rows": ReadPlan(tuple("abkf"), outputs),
+        "cut": ReadPlan(tuple("abkf"), outputs, ex.parse("a > 0.5")),
+        "nothing passes": ReadPlan(tuple("abkf"), outputs, ex.parse("a > 100")),
+    }
+    pieces = {"whole file": ParquetPiece(str(path)), "no row group": ParquetPiece(str(path), ())}
+    for (label, plan), (where, piece) in itertools.product(plans.items(), pieces.items()):
+        got = read_chunks(piece, plan, use_threads=False)
+        ref = read_piece(piece, plan, use_threads=False)
+        assert got.rows == len(ref) and list(got) == list(ref.columns), (label, where)
+        for name in ref.columns:
+            chunks = got.chunks(name)
+            joined = np.concatenate([v for _, v in chunks])
+            assert joined.dtype == ref[name].dtype, (label, where, name)
+            np.testing.assert_array_equal(joined, ref[name].to_numpy(), err_msg=name)
+            np.testing.assert_array_equal(got[name], ref[name].to_numpy(), err_msg=name)
+            chunked = label == "all rows" and where == "whole file" and name in ("a", "k")
+            assert [s for s, _ in chunks] == (list(range(0, 1_000, 125)) if chunked else [0])
+    empty = read_chunks(pieces["whole file"], plans["nothing passes"], use_threads=False)
+    assert {c: (len(empty[c]), empty[c].dtype.name) for c in "ak"} == {
+        "a": (0, "float32"),
+        "k": (0, "int64"),
+    }
+
+
+def test_chunked_columns_join_and_share_chunks() -> None:
+    from skydask.catalog.reader import ChunkedColumns
+
+    big = np.arange(10.0)
+    part = ChunkedColumns({"x": [(0, big[2:5]), (3, big[7:9])], "y": [(0, big[:5])]}, 5)
+    np.testing.assert_array_equal(part["x"], [2.0, 3.0, 4.0, 7.0, 8.0])
+    assert part["y"] is part.chunks("y")[0][1]  # one chunk: no copy
+    sub = part.subset(["x"])
+    assert list(sub) == ["x"] and sub.chunks("x") is part.chunks("x") and sub.rows == 5

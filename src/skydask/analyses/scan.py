@@ -13,14 +13,18 @@ describes it as a :class:`ScanPlan`:
     the lazy dask work on its rows, given one delayed pandas frame per partition (only its
     quantities, only its rows) and the catalogue that was scanned (its layout: partitions,
     HEALPix order); returns the dask collection(s) to keep: a reduction tree's root, or a
-    small persisted intermediate;
+    small persisted intermediate. A plan made with ``chunks=True`` is given
+    :class:`~skydask.catalog.reader.ChunkedColumns` instead of frames: its columns as Arrow
+    decoded them, never joined (where its rows are all the partition's; rows it selects are
+    gathered into one chunk), and no pandas frame is built for it;
 ``finish(kept)``
     what it does once those are in memory (further passes over the kept intermediate, the
     final arithmetic) and returns the analysis' result.
 
 :func:`scan_together` reads the union of the plans' quantities once, with the union (``|``) of
 their cuts pushed down to the catalogue (footer pruning, conjunct-by-conjunct filtering), then
-splits each partition into every plan's rows with the catalogue reader's own row selection, and
+splits each partition into every plan's rows with the catalogue reader's own row selection
+(joining a column into one array only for the plans that need it), and
 persists every plan's collections in a single dask computation: one read of each file for the
 whole suite. The analyses' own functions (:func:`~skydask.analyses.stellar_locus`,
 :func:`~skydask.analyses.depth_map`) are this with one plan, so a suite and a single analysis
@@ -34,12 +38,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import dask
-import pandas as pd
 from dask.delayed import Delayed
 
 from skydask.analyses.reduction import persist
 from skydask.catalog.catalog import Catalog
-from skydask.catalog.reader import ReadPlan, row_indices
+from skydask.catalog.reader import ChunkedColumns, ReadPlan, row_indices
 from skydask.schema import expressions as ex
 
 __all__ = ["ScanPlan", "scan_together"]
@@ -50,7 +53,8 @@ class ScanPlan:
     """One analysis' share of a catalogue scan (see the module docstring).
 
     ``catalog`` is the catalogue the analysis was given (its cuts and regions define the rows
-    every plan of one scan must share); ``name`` labels the plan in errors and logs.
+    every plan of one scan must share); ``name`` labels the plan in errors and logs;
+    ``chunks``: ``collect`` is given chunked columns, not frames (see the module docstring).
     """
 
     name: str
@@ -59,19 +63,37 @@ class ScanPlan:
     where: str | None
     collect: Callable[[list[Delayed], Catalog], Any]
     finish: Callable[[Any], Any]
+    chunks: bool = False
 
 
-def _split(frame: pd.DataFrame, steps: tuple[tuple[ex.Expr | None, tuple[str, ...]], ...]) -> Any:
-    """Every plan's rows and columns of one partition (a tuple, one frame per plan)."""
-    cols = {str(c): frame[c].to_numpy() for c in frame.columns}
+_Step = tuple[ex.Expr | None, tuple[str, ...], bool]
+"""One plan's share of a partition: its cut (None: every row), quantities, and whether it
+takes chunked columns."""
+
+
+def _split(part: ChunkedColumns, steps: tuple[_Step, ...]) -> Any:
+    """Every plan's rows and columns of one partition (a tuple, one part per plan).
+
+    Columns are joined (``part[name]``, once for all the plans) only for a plan that selects
+    rows or takes a frame; a plan that takes chunks of all the rows gets them as read.
+    """
     out = []
-    for where, quantities in steps:
-        rows = None if where is None else row_indices(ReadPlan((), (), where), cols, len(frame))
-        part = frame[list(quantities)]
-        if rows is not None:
-            part = part.take(rows).reset_index(drop=True)
-        out.append(part)
+    for where, quantities, chunks in steps:
+        if where is None and chunks:
+            out.append(part.subset(quantities))
+            continue
+        rows = None if where is None else row_indices(ReadPlan((), (), where), part, part.rows)
+        arrays = {q: part[q] if rows is None else part[q][rows] for q in quantities}
+        n = part.rows if rows is None else len(rows)
+        out.append(ChunkedColumns.of_arrays(arrays, n) if chunks else _frame(arrays, n))
     return tuple(out)
+
+
+def _frame(arrays: dict[str, Any], n: int) -> Any:
+    """The columns as a pandas frame (as the reader makes one: its rows numbered from 0)."""
+    import pandas as pd  # only for plans that take frames
+
+    return pd.DataFrame(arrays, index=pd.RangeIndex(n), copy=False)
 
 
 def _check_same_rows(plans: Sequence[ScanPlan]) -> Catalog:
@@ -150,11 +172,13 @@ def scan_together(*plans: ScanPlan, progress: bool = False) -> list[Any]:
     scanned = base.select(list(wanted))
     if pushdown is not None:
         scanned = scanned.where(pushdown)
-    parts = scanned.to_delayed()
     if len(plans) == 1 and parsed[0] is None:
-        per_plan = [parts]
+        per_plan = [scanned.to_delayed(chunks=plans[0].chunks)]
     else:
-        steps = tuple((expr, plan.quantities) for plan, expr in zip(plans, parsed, strict=True))
+        parts = scanned.to_delayed(chunks=True)
+        steps = tuple(
+            (expr, plan.quantities, plan.chunks) for plan, expr in zip(plans, parsed, strict=True)
+        )
         split = dask.delayed(_split, pure=True, nout=len(plans))
         pieces = [split(part, steps) for part in parts]
         per_plan = [[piece[i] for piece in pieces] for i in range(len(plans))]

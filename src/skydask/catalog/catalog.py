@@ -23,12 +23,14 @@ from dask.delayed import Delayed
 
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN
 from skydask.catalog.reader import (
+    ChunkedColumns,
     MemoryPiece,
     ParquetPiece,
     ReadPlan,
     arrow_threads,
     empty_frame,
     read_arrays,
+    read_chunks,
     read_piece,
 )
 from skydask.catalog.regions import Box, Cone, HealpixRegion, Region
@@ -342,14 +344,19 @@ class Catalog:
         return replace(plan, outputs=tuple((name, exprs[q]) for name, q in columns.items()))
 
     def partition_readers(
-        self, columns: Mapping[str, str] | None = None, *, arrays: bool = False
+        self,
+        columns: Mapping[str, str] | None = None,
+        *,
+        arrays: bool = False,
+        chunks: bool = False,
     ) -> list[functools.partial[Any]]:
         """One picklable callable per partition that reads it: what the tasks of
         :meth:`to_delayed` call, for task graphs that read several partitions in one task.
 
-        ``columns`` and ``arrays`` as for :meth:`to_delayed`. Calling a reader returns the
-        partition (a pandas DataFrame, or a dict of NumPy arrays with ``arrays=True``); a
-        selection with no partition left has one reader, of the empty result.
+        ``columns``, ``arrays`` and ``chunks`` as for :meth:`to_delayed`. Calling a reader
+        returns the partition (a pandas DataFrame, a dict of NumPy arrays with ``arrays=True``,
+        a :class:`~skydask.catalog.reader.ChunkedColumns` with ``chunks=True``); a selection
+        with no partition left has one reader, of the empty result.
 
         Examples
         --------
@@ -360,25 +367,38 @@ class Catalog:
         >>> [read()["r"].round(2).tolist() for read in readers]
         [[23.9], [21.4, 18.9]]
         """
+        if arrays and chunks:
+            raise ValueError("partition_readers: ask for arrays or for chunks, not both")
         plan = self._read_plan(columns)
         pieces = self._planned_pieces()
         if not pieces:
             meta = self._meta(plan)
-            empty = {c: meta[c].to_numpy() for c in meta} if arrays else meta
+            empty: Any = meta
+            if arrays or chunks:
+                empty = {c: meta[c].to_numpy() for c in meta}
+            if chunks:
+                empty = ChunkedColumns.of_arrays(empty, 0)
             return [functools.partial(_constant, empty)]
-        read = functools.partial(read_arrays if arrays else read_piece, plan=plan,
-                                 use_threads=arrow_threads(len(pieces)))  # fmt: skip
+        reader = read_arrays if arrays else read_chunks if chunks else read_piece
+        read = functools.partial(reader, plan=plan, use_threads=arrow_threads(len(pieces)))
         return [functools.partial(read, piece) for piece in pieces]
 
     def to_delayed(
-        self, columns: Mapping[str, str] | None = None, *, arrays: bool = False
+        self,
+        columns: Mapping[str, str] | None = None,
+        *,
+        arrays: bool = False,
+        chunks: bool = False,
     ) -> list[Delayed]:
         """The selected quantities as one delayed pandas DataFrame per partition.
 
         ``columns``, if given, names the frames' columns: ``{column: selected quantity}`` (a
         quantity may appear under several names), in that order. With ``arrays=True`` each
         partition is instead a dict of NumPy arrays, by the same names, and the tasks never
-        import pandas.
+        import pandas. With ``chunks=True`` it is a
+        :class:`~skydask.catalog.reader.ChunkedColumns`: the columns as Arrow decoded them,
+        one NumPy view per row group, for code that can work chunk by chunk and so never
+        joins them (:func:`~skydask.catalog.reader.read_chunks`).
 
         The same partitions as :meth:`to_dask`, without a dask DataFrame around them: for task
         graphs that only hand the partitions to their own functions. The tasks call the
@@ -400,8 +420,11 @@ class Catalog:
         >>> parts = dask.compute(*bright.to_delayed({"r": "mag_r"}, arrays=True))
         >>> [sorted(p) for p in parts], sum(len(p["r"]) for p in parts)
         ([['r']], 2)
+        >>> parts = dask.compute(*cat.select(["psFlux_r"]).to_delayed(chunks=True))
+        >>> [[(start, v.tolist()) for start, v in p.chunks("psFlux_r")] for p in parts]
+        [[(0, [1000.0])], [(0, [10000.0, 100000.0])]]
         """
-        readers = self.partition_readers(columns, arrays=arrays)
+        readers = self.partition_readers(columns, arrays=arrays, chunks=chunks)
         if not self._planned_pieces():
             return [dask.delayed(readers[0]())]  # the empty result itself
         # named like to_dask's reads, with a token of what is read: two selections never
@@ -411,7 +434,7 @@ class Catalog:
         # (each reader is the function with the plan, applied to its piece)
         read = functools.partial(readers[0].func, **readers[0].keywords)
         pieces = [r.args[0] for r in readers]
-        name = f"read-{self.name or 'catalog'}-{tokenize(read.keywords, pieces)}"
+        name = f"read-{self.name or 'catalog'}-{tokenize(read.func, read.keywords, pieces)}"
         task = dask.delayed(read, pure=True)
         return [task(piece, dask_key_name=(name, i)) for i, piece in enumerate(pieces)]
 

@@ -284,7 +284,8 @@ def depth_map_plan(
             selected = selected.where(cfg.where)
         return _finish(cfg, held["reducer"], state, selected, held["partitions"], progress)
 
-    return ScanPlan("depth_map", catalog, quantities, cfg.where, collect, finish)
+    # chunks: the partial works on the columns where the reader decoded them (pixels.py)
+    return ScanPlan("depth_map", catalog, quantities, cfg.where, collect, finish, chunks=True)
 
 
 def _finish(

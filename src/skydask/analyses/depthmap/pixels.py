@@ -50,7 +50,7 @@ the pixel numbers less the smallest, small ranges for a compact partition) and o
 The groups fix a padded layout: each pixel owns a row of slots, its width rounded up (at
 most 3 % of padding, +inf) so that pixels of equal width form 2-d blocks whose rows numpy
 sorts independently (``ndarray.sort(axis=1)``, about a thousand values a row). Per band this
-costs one gather of the errors into the layout (2 ns a value) and the row sorts (1.7 ns a
+costs one scatter of the errors into the layout (2 ns a value) and the row sorts (1.7 ns a
 value), where one sort of 64-bit ``(pixel, error bits)`` keys per band took 11-13 ms a
 million; the grouping (8-10 ms a million rows) is paid once. (Measured and not kept: a
 ``np.partition`` at the needed ranks instead of the row sort, slower with more than one
@@ -69,6 +69,16 @@ independent, and numpy releases the GIL for nearly all of the work (the root of 
 20-million-row benchmark went from 0.08-0.09 s to 0.06 s). Narrower trees, which would start
 merging while the scan still runs, remained slower (fan-in 8 and 5 against 32).
 
+Chunks. The partial works on the columns where the reader decoded them, one NumPy view of
+Arrow's buffer per row group (:func:`~skydask.catalog.reader.read_chunks`), never joined
+into whole columns: positions become pixels chunk by chunk, each band's errors are scattered
+chunk by chunk to their slots (the grouping's sorted keys give the row of every slot, and one
+scatter of the slot numbers the slot of every row), and runs of rows in pixel order are
+copied as slices of the chunks. Joining the chunks cost a write and a read of every value
+(0.3 of the 1.7 s of the 20-million-row benchmark's per-partition work, on one thread); a
+gather from the joined columns instead of the scatter was slower. A pandas frame (the second
+pass, tests) is the case of one chunk per column.
+
 Errors keep their stored precision (float32 in the catalogues); invalid ones (zero,
 negative, infinite, NaN) sort to the two ends of a pixel's row and are left out by counting
 them, only in the rows whose first or last value shows any. Depths are a decreasing function
@@ -83,6 +93,7 @@ moment of the window's magnitudes, merged with Chan et al.'s parallel formulae.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import os
@@ -95,9 +106,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from skydask.analyses.depthmap.positions import nested_pixel_codes, nested_pixels
+from skydask.analyses.depthmap.positions import chunked_pixel_codes, nested_pixels, piece_bounds
 from skydask.analyses.depthmap.scratch import Scratch
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN, HEALPIX29_ORDER
+from skydask.catalog.reader import ChunkedColumns, Chunks
 
 __all__ = ["BandStats", "PixelReducer", "ReductionState", "depth_from_flux_err"]
 
@@ -133,7 +145,7 @@ def depth_from_flux_err(err: npt.ArrayLike, snr: float = 5.0) -> FloatArray:
         return np.asarray(-2.5 * np.log10(snr * e) + 31.4, dtype=np.float64)
 
 
-def pixel_index(frame: pd.DataFrame, nside: int) -> tuple[Int64Array, BoolArray]:
+def pixel_index(frame: pd.DataFrame | ChunkedColumns, nside: int) -> tuple[Int64Array, BoolArray]:
     """NESTED pixel of each row at ``nside``, and which rows have a position.
 
     From the HATS ``_healpix_29`` column when the frame has it (the pixel HATS assigned the
@@ -141,42 +153,65 @@ def pixel_index(frame: pd.DataFrame, nside: int) -> tuple[Int64Array, BoolArray]
     (:func:`~skydask.analyses.depthmap.positions.nested_pixels`: hpgeom's pixels, computed
     faster).
     """
-    pix, coded, has_pos = pixel_codes(frame, nside)
+    pix, coded, has_pos = pixel_codes(as_chunks(frame), nside)
     return (pix if coded is None else coded[pix]), has_pos
 
 
+def as_chunks(part: pd.DataFrame | ChunkedColumns) -> ChunkedColumns:
+    """A partition as chunked columns: as it is, or a frame's columns one chunk each."""
+    if isinstance(part, ChunkedColumns):
+        return part
+    return ChunkedColumns.of_arrays({str(c): part[c].to_numpy() for c in part.columns}, len(part))
+
+
 def pixel_codes(
-    frame: pd.DataFrame, nside: int, scratch: Scratch | None = None
+    part: ChunkedColumns, nside: int, scratch: Scratch | None = None
 ) -> tuple[Int64Array, Int64Array | None, BoolArray]:
     """:func:`pixel_index` as ``(codes, coded, has_pos)``: the pixel of row ``i`` is
     ``coded[codes[i]]`` (``coded`` ascending), or ``codes[i]`` itself if ``coded`` is None.
 
-    Rows of a compact partition are coded
-    (:func:`~skydask.analyses.depthmap.positions.nested_pixel_codes`), which spares
-    grouping a pass to number the pixels. With ``scratch``, the codes are one of its work
-    arrays.
+    Computed chunk by chunk where the reader left the columns
+    (:func:`~skydask.analyses.depthmap.positions.chunked_pixel_codes`). Rows of a compact
+    partition are coded, which spares grouping a pass to number the pixels. With
+    ``scratch``, the codes are one of its work arrays.
+
+    Examples
+    --------
+    >>> ra, dec = np.array([56.0, 56.2, np.nan]), np.array([-39.0, -39.1, -39.0])
+    >>> part = ChunkedColumns({"ra": [(0, ra[:2]), (2, ra[2:])], "dec": [(0, dec)]}, 3)
+    >>> pix, coded, has_pos = pixel_codes(part, 1024)
+    >>> pix[has_pos].tolist() == hpgeom.angle_to_pixel(
+    ...     1024, ra[:2], dec[:2], nest=True, lonlat=True).tolist()
+    True
+    >>> has_pos.tolist(), coded is None
+    ([True, True, False], True)
     """
     order = int(math.log2(nside))
-    n = len(frame)
-    out = scratch.get("pixels", n, np.int64) if scratch is not None else None
-    if HEALPIX29_COLUMN in frame.columns:
-        hp29 = np.asarray(frame[HEALPIX29_COLUMN].to_numpy(), dtype=np.int64)
-        pix = np.right_shift(hp29, 2 * (HEALPIX29_ORDER - order), out=out)
-        return pix, None, hp29 >= 0
-    ra = np.asarray(frame["ra"].to_numpy(), dtype=np.float64)
-    dec = np.asarray(frame["dec"].to_numpy(), dtype=np.float64)
+    n = part.rows
+    out = scratch.get("pixels", n, np.int64) if scratch is not None else np.empty(n, np.int64)
+    if HEALPIX29_COLUMN in part:
+        has_pos = np.empty(n, dtype=bool)
+        for start, hp29 in part.chunks(HEALPIX29_COLUMN):
+            hp29 = np.asarray(hp29, dtype=np.int64)
+            rows = slice(start, start + len(hp29))
+            np.right_shift(hp29, 2 * (HEALPIX29_ORDER - order), out=out[rows])
+            np.greater_equal(hp29, 0, out=has_pos[rows])
+        return out, None, has_pos
     if not n:
-        return np.empty(0, dtype=np.int64), None, np.ones(0, dtype=bool)
-    # min and max propagate NaN, so finite extremes mean finite values (the usual case)
-    bounds = (float(ra.min()), float(ra.max()), float(dec.min()), float(dec.max()))
+        return out, None, np.ones(0, dtype=bool)
+    ra = [(start, np.asarray(v, dtype=np.float64)) for start, v in part.chunks("ra")]
+    dec = [(start, np.asarray(v, dtype=np.float64)) for start, v in part.chunks("dec")]
+    bounds = piece_bounds(ra, dec)  # finite extremes mean finite values (the usual case)
     ra_lo, ra_hi, dec_lo, dec_hi = bounds
     if math.isfinite(ra_lo) and math.isfinite(ra_hi) and -90.0 <= dec_lo <= dec_hi <= 90.0:
-        codes, coded = nested_pixel_codes(nside, ra, dec, bounds, out=out)
+        codes, coded = chunked_pixel_codes(nside, ra, dec, bounds, out)
         return codes, coded, np.ones(n, dtype=bool)
-    ok = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90.0)
+    ra_all = np.asarray(part["ra"], dtype=np.float64)
+    dec_all = np.asarray(part["dec"], dtype=np.float64)
+    ok = np.isfinite(ra_all) & np.isfinite(dec_all) & (np.abs(dec_all) <= 90.0)
     pix = np.full(n, -1, dtype=np.int64)
     if ok.any():
-        pix[ok] = nested_pixels(nside, ra[ok], dec[ok])
+        pix[ok] = nested_pixels(nside, ra_all[ok], dec_all[ok])
     return pix, None, ok
 
 
@@ -250,21 +285,22 @@ class _PixelRows:
 
     ``pixels`` ascending, with their numbers of rows and their rows of the layout. Rows in
     pixel order are copied run by run: ``runs`` lists, in layout order, each pixel's
-    ``(first row, end row, padding)``. Other rows are gathered: ``source[s]`` is the row whose
-    value fills slot ``s``, and ``pads`` lists the padding slots. Padding is +inf, so it
-    sorts last.
+    ``(first row, end row, padding)``. Other rows are scattered: ``inverse[i]`` is the slot
+    row ``i`` fills (``layout.size``, a spare slot after the layout, for a row without a
+    position), and ``pads`` lists the padding slots. Padding is +inf, so it sorts last.
 
     Examples
     --------
-    Rows in any order, then in pixel order, against a sort of each pixel's values (NaN,
-    zero and negative errors are left out of the counts):
+    Rows in any order, then in pixel order, in pieces, against a sort of each pixel's values
+    (NaN, zero and negative errors are left out of the counts):
 
     >>> rng = np.random.default_rng(0)
     >>> pix, err = rng.integers(0, 300, 5000), rng.normal(20, 5, 5000).astype(np.float32)
     >>> err[::97] = np.nan
+    >>> pieces = [(0, err[:1000]), (1000, err[1000:1001]), (1001, err[1001:])]
     >>> for p in (pix, np.sort(pix)):
     ...     rows = _PixelRows.group(p.copy(), np.ones(len(p), dtype=bool))
-    ...     buffer, start, count = rows.sorted_values(err)
+    ...     buffer, start, count = rows.sorted_values(pieces)
     ...     print(all(np.array_equal(buffer[s : s + c], np.sort(err[(p == q) & (err > 0)]))
     ...               for q, s, c in zip(rows.pixels, start, count)), rows.runs is not None)
     True False
@@ -275,7 +311,7 @@ class _PixelRows:
     counts: Int64Array
     layout: _Layout
     runs: list[tuple[int, int, int]] | None
-    source: IntpArray | None
+    inverse: IntpArray | None
     pads: IntpArray | None
 
     @classmethod
@@ -290,13 +326,13 @@ class _PixelRows:
 
         ``pix`` holds pixel numbers, or codes of the pixels ``coded`` (:func:`pixel_codes`).
         Rows already in pixel order (HATS files are sorted by ``_healpix_29``) are grouped as
-        they are, in runs; others are gathered (:meth:`_gathered`), with work arrays from
-        ``scratch`` when given (``source`` is then one of them).
+        they are, in runs; others are scattered (:meth:`_scattered`), with work arrays from
+        ``scratch`` when given (``inverse`` is then one of them).
         """
         if bool(has_pos.all()) and _ascending(pix):
             return cls._runs(pix, coded)
         scratch = scratch if scratch is not None else Scratch()
-        return cls._gathered(pix, has_pos, scratch, coded)
+        return cls._scattered(pix, has_pos, scratch, coded)
 
     @classmethod
     def _runs(cls, pix: Int64Array, coded: Int64Array | None) -> _PixelRows:
@@ -317,23 +353,25 @@ class _PixelRows:
         return cls(pixels.astype(np.int64), counts, layout, runs, None, None)
 
     @classmethod
-    def _gathered(
+    def _scattered(
         cls, pix: Int64Array, has_pos: BoolArray, scratch: Scratch, coded: Int64Array | None
     ) -> _PixelRows:
         """Rows in any order: the pixels are counted first (:func:`_count_pixels`), which
         fixes the layout; then one sort of ``place << b | row`` keys (``place`` the pixel's
         row in the buffer; 32-bit keys when they fit) puts the rows in layout order. The keys
-        include one per padding slot (row 0, sorting first in its pixel's row), so that the
-        sorted keys' low bits are the rows of all slots. Every step but a count
-        (``np.bincount``) is a numpy call that releases the GIL, so that two partitions are
-        grouped in parallel.
+        include one per padding slot, with row ``n`` (one past the last row, sorting last in
+        its pixel's row), so that the sorted keys' low bits name the row of every slot, and
+        the slot of every row is one scatter of the slot numbers (``n`` takes the padding's).
+        Every step but a count (``np.bincount``) is a numpy call that releases the GIL, so
+        that two partitions are grouped in parallel.
         """
+        n = len(pix)
         rows = None if bool(has_pos.all()) else np.flatnonzero(has_pos)
         pixels, counts, code, codes = _count_pixels(pix if rows is None else pix[rows], coded)
         layout = _Layout.for_counts(counts)
         place = np.empty(len(pixels), dtype=np.int64)
         place[np.argsort(layout.offset)] = np.arange(len(pixels))
-        row_bits = max(len(pix) - 1, 1).bit_length()
+        row_bits = max(n, 1).bit_length()  # rows 0 to n
         fits = row_bits + len(pixels).bit_length() <= 32
         dtype = np.dtype(np.uint32 if fits else np.uint64)
         high = np.left_shift(place.astype(dtype), row_bits, dtype=dtype)
@@ -344,38 +382,44 @@ class _PixelRows:
         key = scratch.get("keys", layout.size, dtype)
         n_rows = len(code)
         np.take(high_by_code, code, out=key[:n_rows], mode="clip")  # 'clip': unbuffered
-        row = scratch.arange(len(pix), dtype) if rows is None else rows.astype(dtype)
+        row = scratch.arange(n, dtype) if rows is None else rows.astype(dtype)
         np.bitwise_or(key[:n_rows], row, out=key[:n_rows])
         pad = layout.width - counts
-        key[n_rows:] = np.repeat(high, pad)
+        key[n_rows:] = np.repeat(high | dtype.type(n), pad)
         key.sort()
-        source = scratch.get("source", layout.size, np.intp)
+        source = scratch.get("source", layout.size, np.intp)  # the row of each slot
         np.bitwise_and(key, dtype.type((1 << row_bits) - 1), out=source, casting="unsafe")
+        inverse = scratch.get("inverse", n + 1, np.intp)
+        if rows is not None:
+            inverse[:n] = layout.size  # rows without a position: the spare slot
+        inverse[source] = scratch.arange(layout.size, np.intp)
         pad_before = np.cumsum(pad) - pad
-        pads = np.repeat(layout.offset - pad_before, pad) + np.arange(int(pad.sum()))
-        return cls(pixels, counts, layout, None, source, pads.astype(np.intp))
+        pads = np.repeat(layout.offset + counts - pad_before, pad) + np.arange(int(pad.sum()))
+        return cls(pixels, counts, layout, None, inverse, pads.astype(np.intp))
 
     def sorted_values(
-        self, values: npt.NDArray[Any], out: npt.NDArray[Any] | None = None
+        self, values: Chunks, out: npt.NDArray[Any] | None = None
     ) -> tuple[npt.NDArray[Any], Int64Array, Int64Array]:
-        """The layout filled with ``values`` (one per row) and sorted within each pixel.
+        """The layout filled with ``values`` (one per row, as ``(first row, values)`` pieces
+        of one type) and sorted within each pixel.
 
-        Returns the buffer (``out`` if given: ``layout.size`` values of ``values.dtype``), and
-        per pixel the first slot and the number of valid values (positive and finite; they
-        are contiguous in a sorted row).
+        Returns the buffer (``out`` if given: at least ``layout.size + 1`` values of the
+        pieces' type; the slot after the layout is scratch), and per pixel the first slot
+        and the number of valid values (positive and finite; they are contiguous in a
+        sorted row).
         """
+        dtype = values[0][1].dtype
+        size = self.layout.size
+        held = np.empty(size + 1, dtype) if out is None else out
+        buffer = held[:size]
         if self.runs is not None:
-            fill = np.full(max((p for _, _, p in self.runs), default=0), np.inf, values.dtype)
-            pieces = []
-            for row, end, pad in self.runs:
-                pieces.append(values[row:end])
-                if pad:
-                    pieces.append(fill[:pad])
-            buffer = np.concatenate(pieces, out=out) if pieces else np.empty(0, values.dtype)
+            pieces = _run_pieces(values, self.runs)
+            if pieces:
+                np.concatenate(pieces, out=buffer)
         else:
-            assert self.source is not None and self.pads is not None
-            # in bounds by construction: mode 'clip' spares numpy a buffered copy into out
-            buffer = np.take(values, self.source, out=out, mode="clip")
+            assert self.inverse is not None and self.pads is not None
+            for first, piece in values:  # scattered where the reader left them: no join
+                held[self.inverse[first : first + len(piece)]] = piece
             buffer[self.pads] = np.inf
         self.layout.sort_rows(buffer)
         start, counts = self.layout.offset.copy(), self.counts.copy()
@@ -394,6 +438,30 @@ class _PixelRows:
                 finite = _per_row(buffer < np.inf, self.layout)
             counts = finite - (start - self.layout.offset)
         return buffer, start, counts
+
+
+def _run_pieces(values: Chunks, runs: list[tuple[int, int, int]]) -> list[npt.NDArray[Any]]:
+    """The slices of ``values`` (pieces) and the padding (+inf) that fill a layout of runs
+    (:class:`_PixelRows`), in order: a run across pieces is cut at their boundaries.
+
+    >>> pieces = [(0, np.array([1.0, 2.0])), (2, np.array([3.0, 4.0]))]
+    >>> np.concatenate(_run_pieces(pieces, [(1, 3, 1), (3, 4, 0), (0, 1, 0)])).tolist()
+    [2.0, 3.0, inf, 4.0, 1.0]
+    """
+    dtype = values[0][1].dtype
+    fill = np.full(max((p for _, _, p in runs), default=0), np.inf, dtype)
+    starts = [start for start, _ in values]
+    pieces = []
+    for row, end, pad in runs:
+        k = bisect.bisect_right(starts, row) - 1  # the piece holding the run's first row
+        while row < end:
+            first, piece = values[k]
+            stop = min(end, first + len(piece))
+            pieces.append(piece[row - first : stop - first])
+            row, k = stop, k + 1
+        if pad:
+            pieces.append(fill[:pad])
+    return pieces
 
 
 def _ascending(values: Int64Array) -> bool:
@@ -612,9 +680,12 @@ class PixelReducer:
     scratch: Scratch = field(default_factory=Scratch, compare=False, repr=False, init=False)
 
     # -- per partition ---------------------------------------------------------------------
-    def partial(self, frame: pd.DataFrame) -> ReductionState:
-        """Summary of one partition (a pandas DataFrame of the selected quantities)."""
-        pix, coded, has_pos = pixel_codes(frame, self.nside, self.scratch)
+    def partial(self, frame: pd.DataFrame | ChunkedColumns) -> ReductionState:
+        """Summary of one partition: its selected quantities, as a pandas DataFrame or as
+        the reader's chunks (:class:`~skydask.catalog.reader.ChunkedColumns`, worked on
+        chunk by chunk, never joined)."""
+        part = as_chunks(frame)
+        pix, coded, has_pos = pixel_codes(part, self.nside, self.scratch)
         if coded is not None and (self.restrict is not None or self.method != "flux_err"):
             pix, coded = coded[pix], None
         if self.restrict is not None:
@@ -629,22 +700,24 @@ class PixelReducer:
             else:
                 edge = _on_edge(self.nside, rows.pixels)
             for band in self.bands:
-                err = frame[f"psFluxErr_{band}"].to_numpy()
-                if err.dtype != np.float32:  # float32 as stored, anything else in float64
-                    err = np.asarray(err, dtype=np.float64)
-                buffer = self.scratch.get("sorted_errors", rows.layout.size, err.dtype)
+                err = part.chunks(f"psFluxErr_{band}")
+                if err[0][1].dtype != np.float32:  # float32 as stored, else float64
+                    err = [(start, np.asarray(v, dtype=np.float64)) for start, v in err]
+                dtype = err[0][1].dtype
+                buffer = self.scratch.get("sorted_errors", rows.layout.size + 1, dtype)
                 out[band] = self._exact_partial(err, rows, edge, buffer)
         else:
             upix, rank_all = pixel_ranks(pix, has_pos)
             for band in self.bands:
-                out[band] = self._moment_partial(frame, band, upix, rank_all, has_pos)
+                out[band] = self._moment_partial(part, band, upix, rank_all, has_pos)
         carried = sum(len(p.open_values) for p in out.values() if isinstance(p, ExactPart))
-        return ReductionState(out, len(frame), int(len(frame) - has_pos.sum()), 1, carried)
+        return ReductionState(out, part.rows, int(part.rows - has_pos.sum()), 1, carried)
 
     def _exact_partial(
-        self, err: npt.NDArray[Any], rows: _PixelRows, edge: BoolArray, buffer: npt.NDArray[Any]
+        self, err: Chunks, rows: _PixelRows, edge: BoolArray, buffer: npt.NDArray[Any]
     ) -> ExactPart:
-        """One band's summary: its errors sorted within each pixel of ``rows`` in ``buffer``."""
+        """One band's summary: its errors (pieces) sorted within each pixel of ``rows`` in
+        ``buffer`` (see :meth:`_PixelRows.sorted_values`)."""
         values, starts, counts = rows.sorted_values(err, out=buffer)
         held = counts > 0  # pixels with at least one finite depth in this band
         closed, open_ = held & ~edge, held & edge
@@ -662,14 +735,14 @@ class PixelReducer:
 
     def _moment_partial(
         self,
-        frame: pd.DataFrame,
+        part: ChunkedColumns,
         band: str,
         upix: Int64Array,
         rank_all: Int64Array,
         has_pos: BoolArray,
     ) -> MomentPart:
-        flux = np.asarray(frame[f"psFlux_{band}"].to_numpy(), dtype=np.float64)
-        err = np.asarray(frame[f"psFluxErr_{band}"].to_numpy(), dtype=np.float64)
+        flux = np.asarray(part[f"psFlux_{band}"], dtype=np.float64)
+        err = np.asarray(part[f"psFluxErr_{band}"], dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             snr = flux / err  # the schema's snr_<b>
             # a positive error and snr_delta < snr_threshold make every window flux positive

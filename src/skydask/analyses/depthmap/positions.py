@@ -33,15 +33,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any
 
 import hpgeom
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["nested_pixels"]
+__all__ = ["chunked_pixel_codes", "nested_pixels", "piece_bounds"]
 
 FloatArray = npt.NDArray[np.float64]
 Int64Array = npt.NDArray[np.int64]
+Chunks = list[tuple[int, npt.NDArray[Any]]]
 
 _CHUNK = 1 << 14  # rows per step: the work arrays (6 of 128 kB) stay in the CPU's L2 cache
 _HPGEOM_CHUNK = 1 << 16  # rows per hpgeom call: 2 ms holding the GIL
@@ -114,11 +116,8 @@ def nested_pixel_codes(
         return out, None
     if bounds is None:
         bounds = (float(ra.min()), float(ra.max()), float(dec.min()), float(dec.max()))
-    zone_dec = math.degrees(math.asin(_TWO_THIRDS - _ZONE_MARGIN))
-    ra_lo, ra_hi, dec_lo, dec_hi = bounds
-    # (comparisons with NaN bounds are false: such rows take the row-by-row route)
-    in_zone = -zone_dec < dec_lo and dec_hi < zone_dec
-    if in_zone and ra_lo >= _RA_MARGIN and ra_hi <= 360.0 - _RA_MARGIN:
+    zone_dec = _zone_dec()
+    if _in_box(bounds):
         box = _Equatorial.for_box(order, *bounds, rows=len(ra))
         return box.pixels(ra, dec, out), box.coded
     with np.errstate(invalid="ignore"):
@@ -135,6 +134,80 @@ def nested_pixel_codes(
         codes = box.pixels(ra, dec, np.empty(len(ra), dtype=np.int64))
         out[fast] = codes if box.coded is None else box.coded[codes]
     return out, None
+
+
+def chunked_pixel_codes(
+    nside: int,
+    ra: Chunks,
+    dec: Chunks,
+    bounds: tuple[float, float, float, float],
+    out: Int64Array,
+) -> tuple[Int64Array, Int64Array | None]:
+    """:func:`nested_pixel_codes` of ``len(out)`` rows held in pieces, piece by piece.
+
+    ``ra`` and ``dec`` (float64, degrees) are ``(first row, values)`` pieces in row order,
+    as :meth:`skydask.catalog.reader.ChunkedColumns.chunks` gives them (one per row group),
+    and ``bounds`` their :func:`piece_bounds`. Rows in one compact box of the equatorial
+    zone have their codes computed where the pieces are, into ``out``: joining the pieces
+    into whole columns first would cost a write and a read of every position. Other rows,
+    or pieces of the two columns that do not match, are joined and passed to
+    :func:`nested_pixel_codes`.
+
+    Examples
+    --------
+    >>> ra, dec = np.array([56.0, 56.2, 56.0]), np.array([-39.0, -39.1, -39.0])
+    >>> ra_p, dec_p = [(0, ra[:1]), (1, ra[1:])], [(0, dec[:1]), (1, dec[1:])]
+    >>> out = np.empty(3, dtype=np.int64)
+    >>> codes, pixels = chunked_pixel_codes(1024, ra_p, dec_p, piece_bounds(ra_p, dec_p), out)
+    >>> pixels[codes].tolist() == nested_pixels(1024, ra, dec).tolist()
+    True
+    """
+    same_pieces = [(s, len(v)) for s, v in ra] == [(s, len(v)) for s, v in dec]
+    if len(out) and same_pieces and _in_box(bounds):
+        box = _Equatorial.for_box(int(math.log2(nside)), *bounds, rows=len(out))
+        coded = box.coded
+        for (start, r), (_, d) in zip(ra, dec, strict=True):
+            box.pixels(r, d, out[start : start + len(r)])
+            if box.coded is not coded:  # a pixel outside the table: never, by construction
+                break
+        else:
+            return out, coded
+    joined_ra = np.concatenate([v for _, v in ra]) if ra else np.empty(0)
+    joined_dec = np.concatenate([v for _, v in dec]) if dec else np.empty(0)
+    return nested_pixel_codes(nside, joined_ra, joined_dec, bounds, out=out)
+
+
+def piece_bounds(ra: Chunks, dec: Chunks) -> tuple[float, float, float, float]:
+    """``(ra min, ra max, dec min, dec max)`` over all the pieces; NaN if any value is NaN.
+
+    >>> piece_bounds([(0, np.array([3.0, 1.0])), (2, np.array([2.0]))], [(0, np.ones(3))])
+    (1.0, 3.0, 1.0, 1.0)
+    """
+
+    def extreme(pieces: Chunks, reduce: Any, empty: float) -> float:
+        # np.min and np.max propagate NaN (Python's min and max would not)
+        return float(reduce([reduce(v) for _, v in pieces if len(v)], initial=empty))
+
+    return (
+        extreme(ra, np.min, np.inf),
+        extreme(ra, np.max, -np.inf),
+        extreme(dec, np.min, np.inf),
+        extreme(dec, np.max, -np.inf),
+    )
+
+
+def _zone_dec() -> float:
+    """Declinations (deg) strictly within this of the equator are surely in the zone."""
+    return math.degrees(math.asin(_TWO_THIRDS - _ZONE_MARGIN))
+
+
+def _in_box(bounds: tuple[float, float, float, float]) -> bool:
+    """Do ``(ra_lo, ra_hi, dec_lo, dec_hi)`` bound a box of :class:`_Equatorial`'s fast path
+    (the equatorial zone, away from ``ra`` 0/360)? Comparisons with NaN bounds are false:
+    such rows take the row-by-row route."""
+    ra_lo, ra_hi, dec_lo, dec_hi = bounds
+    in_zone = -_zone_dec() < dec_lo and dec_hi < _zone_dec()
+    return in_zone and ra_lo >= _RA_MARGIN and ra_hi <= 360.0 - _RA_MARGIN
 
 
 def _hpgeom(nside: int, ra: FloatArray, dec: FloatArray) -> Int64Array:
