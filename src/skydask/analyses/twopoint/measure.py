@@ -33,7 +33,7 @@ summary pass, dask's p2p shuffle of the converted rows (``set_index`` on the pat
 back into input order and a pass for the patch statistics, while TreeCorr's whole run takes
 6-7 s (GG) and 3-4 s (NG) on a quiet machine; its pair tasks then waited about 12 s in all for
 patches held by workers busy inside TreeCorr, and rebuilt a patch's trees in most tasks.
-Now steps 2-4 take 0.55-0.65 s (GG), 0.7 s (NG) in all, reading included; no pair task waits
+Now steps 2-4 take 0.5-0.65 s (GG), 0.55-0.7 s (NG) in all, reading included; no pair task waits
 for data; and each worker sweeps its own stretch of sky (:mod:`.regions`), holding about
 its share of the catalogues and building each tree about once per cache fill (where
 TreeCorr builds each once in all, the patches where two lanes meet are built on both
@@ -86,7 +86,7 @@ from skydask.analyses.twopoint.pairs import (
 )
 from skydask.analyses.twopoint.patches import (
     Patch,
-    build_patch,
+    build_from_splits,
     kmeans_centers,
     split_parts,
     split_read,
@@ -352,20 +352,26 @@ def _split_tasks(s: Sample, centers: NDArray[np.float64], threads: int) -> list[
 
 def _split(
     samples: Sequence[Sample], centers: NDArray[np.float64]
-) -> tuple[dict[str, list[list[Any]]], list[Any]]:
-    """Per sample, the pieces ``[patch][group]`` (persisted) and its summary (lazy)."""
-    npatch = len(centers)
+) -> tuple[dict[str, list[Any]], list[Any]]:
+    """Per sample, its split tasks' outputs (persisted, one per group: the summary, then
+    each patch's pieces) and its summary (lazy).
+
+    A patch's build takes the groups' whole outputs and picks its pieces
+    (:func:`.patches.build_from_splits`) rather than one ``getitem`` task per group and
+    patch: a worker fetches another's split output once for all the patches it builds,
+    instead of one piece per build (the builds waited 10-20 ms for each), and the
+    scheduler has ``npatch`` tasks fewer per group."""
     threads = _worker_threads()
-    pieces: dict[str, list[list[Any]]] = {}
+    outputs: dict[str, list[Any]] = {}
     totals = []
     for s in samples:
         splits = _split_tasks(s, centers, threads)
-        pieces[s.name] = [[sp[k + 1] for sp in splits] for k in range(npatch)]
+        outputs[s.name] = splits
         totals.append(reduce_tree([sp[0] for sp in splits], combine_summaries, _SPLIT_EVERY))
-    flat = [d for s in samples for per_patch in pieces[s.name] for d in per_patch]
+    flat = [sp for s in samples for sp in outputs[s.name]]
     *persisted_flat, persisted_totals = dask.persist(*flat, totals)
     it = iter(persisted_flat)
-    persisted = {s.name: [[next(it) for _ in per] for per in pieces[s.name]] for s in samples}
+    persisted = {s.name: [next(it) for _ in outputs[s.name]] for s in samples}
     return persisted, list(persisted_totals)
 
 
@@ -389,7 +395,8 @@ def _describe(patch: Patch) -> tuple[tc.PatchStats, int]:
 
 def _patches(
     samples: Sequence[Sample],
-    pieces: dict[str, list[list[Any]]],
+    splits: dict[str, list[Any]],
+    npatch: int,
     calibrations: dict[str, Calibration],
     also: Sequence[Any] = (),
     owner: dict[int, str] | None = None,
@@ -399,15 +406,16 @@ def _patches(
     computed in the same round trip)."""
     built: dict[str, list[Any]] = {}
     for s in samples:
-        task = dask.delayed(build_patch, pure=True)
+        task = dask.delayed(build_from_splits, pure=True)
         cal, iv = calibrations.get(s.name), _inverse_variance(s)
         built[s.name] = []
-        for k, parts in enumerate(pieces[s.name]):
+        for k in range(npatch):
+            args = (s.name, k, s.field, s.role, cal, iv, *splits[s.name])
             if owner is not None and k in owner:
                 with dask.annotate(workers=[owner[k]], allow_other_workers=True):
-                    built[s.name].append(task(s.name, k, s.field, s.role, cal, iv, *parts))
+                    built[s.name].append(task(*args))
             else:
-                built[s.name].append(task(s.name, k, s.field, s.role, cal, iv, *parts))
+                built[s.name].append(task(*args))
     names = [s.name for s in samples]
     flat = list(dask.persist(*[d for n in names for d in built[n]]))
     *described, extra = dask.compute(
@@ -645,7 +653,7 @@ def measure(
         # 2. split every partition into per-patch pieces; check the summaries, calibrate
         # (unless no calibration depends on the data: then the summaries come back with the
         # patches' statistics, one round trip fewer)
-        pieces, totals = _split(samples, centers)
+        splits, totals = _split(samples, centers)
         later = summaries is None and not any(_estimates_e_rms(s) for s in samples)
         if summaries is None and not later:
             summaries = [_strip(t) for t in dask.compute(*totals)]
@@ -657,9 +665,10 @@ def measure(
         # first need it) and, from their statistics, the pairs to compute
         workers = _workers()
         patches, stats, nbytes, found = _patches(
-            samples, pieces, calibrations, totals if later else (), _build_owners(centers, workers)
-        )
-        del pieces, totals
+            samples, splits, npatch, calibrations, totals if later else (),
+            _build_owners(centers, workers),
+        )  # fmt: skip
+        del splits, totals
         if later:
             summaries = [_strip(t) for t in found]
             _validate(samples, summaries, config.nan_policy)
