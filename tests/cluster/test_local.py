@@ -16,10 +16,15 @@ from skydask.cluster import connect
 
 
 def test_local_cluster_gives_identical_numbers(small_catalog: Path, reference: tuple) -> None:
+    # read first: a nanny running in this process puts its variables in its environment too
+    inherited = os.environ.get("MALLOC_TRIM_THRESHOLD_")
     with connect("local", n_workers=2, dashboard_address=None) as client:
         assert client.scheduler.address.startswith("tcp://127.0.0.1:")
         env = client.run(lambda: os.environ.get("OMP_NUM_THREADS"))
         assert set(env.values()) == {"1"}
+        # no glibc trim threshold: it would freeze the mmap threshold (see cluster.threads)
+        trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        assert set(trim.values()) == {inherited}
         assert scan(small_catalog) == reference
     assert client.status == "closed"
 
