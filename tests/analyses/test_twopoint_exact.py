@@ -38,7 +38,6 @@ from analyses.twopoint_testdata import (
 from skydask.analyses.twopoint import TwoPointConfig, TwoPointResult, two_point
 from skydask.analyses.twopoint.pairs import PairJob, dataset_name, run_pairs
 from skydask.analyses.twopoint.patches import (
-    build_from_splits,
     build_patch,
     kmeans_centers,
     split_partition,
@@ -235,7 +234,7 @@ def test_patches_hold_treecorrs_rows_in_treecorrs_order(groups: tuple[tuple[int,
         if len(groups) == len(parts):
             patch = build_patch("s", k, "G", "source", cal, False, *[sp[k + 1] for sp in splits])
         else:  # as the measurement builds: from the groups' whole outputs
-            patch = build_from_splits("s", k, "G", "source", cal, False, *splits)
+            patch = build_patch("s", k, "G", "source", cal, False, *splits, whole_splits=True)
         for name in ("ra", "dec", "g1", "g2", "w", "x", "y", "z"):
             np.testing.assert_array_equal(getattr(patch.catalog, name), getattr(ref[k], name))
         assert patch.stats.nobj == ref[k].nobj

@@ -86,7 +86,7 @@ from skydask.analyses.twopoint.pairs import (
 )
 from skydask.analyses.twopoint.patches import (
     Patch,
-    build_from_splits,
+    build_patch,
     kmeans_centers,
     split_parts,
     split_read,
@@ -354,10 +354,10 @@ def _split(
     each patch's pieces) and its summary (lazy).
 
     A patch's build takes the groups' whole outputs and picks its pieces
-    (:func:`.patches.build_from_splits`) rather than one ``getitem`` task per group and
-    patch: a worker fetches another's split output once for all the patches it builds,
-    instead of one piece per build (the builds waited 10-20 ms for each), and the
-    scheduler has ``npatch`` tasks fewer per group.
+    (:func:`.patches.build_patch` with ``whole_splits``) rather than one ``getitem`` task
+    per group and patch: a worker fetches another's split output once for all the patches
+    it builds, instead of one piece per build (the builds waited 10-20 ms for each), and
+    the scheduler has ``npatch`` tasks fewer per group.
 
     The split tasks take decreasing priorities, sample after sample, all above the builds'
     (0): the scheduler hands them out in that order, each to the least busy worker, so each
@@ -411,16 +411,16 @@ def _patches(
     computed in the same round trip)."""
     built: dict[str, list[Any]] = {}
     for s in samples:
-        task = dask.delayed(build_from_splits, pure=True)
+        task = dask.delayed(build_patch, pure=True)
         cal, iv = calibrations.get(s.name), _inverse_variance(s)
         built[s.name] = []
         for k in range(npatch):
             args = (s.name, k, s.field, s.role, cal, iv, *splits[s.name])
             if owner is not None and k in owner:
                 with dask.annotate(workers=[owner[k]], allow_other_workers=True):
-                    built[s.name].append(task(*args))
+                    built[s.name].append(task(*args, whole_splits=True))
             else:
-                built[s.name].append(task(*args))
+                built[s.name].append(task(*args, whole_splits=True))
     names = [s.name for s in samples]
     flat = list(dask.persist(*[d for n in names for d in built[n]]))
     *described, extra = dask.compute(

@@ -12,7 +12,7 @@
 3. :func:`build_patch` (one task per patch) concatenates that patch's pieces in partition
    order, converts them (:func:`.samples.convert`, once the shape calibration is known),
    builds the patch's TreeCorr catalogue and its statistics: a :class:`Patch`. The task
-   takes the groups' whole split outputs and picks its pieces (:func:`build_from_splits`):
+   takes the groups' whole split outputs and picks its pieces (``whole_splits``):
    a worker then fetches another worker's output once for all the patches it builds,
    where one ``getitem`` task per group and patch made every build wait for its own
    transfer (NG on two workers: the phase before the pairs 0.68-0.72 -> 0.52-0.63 s).
@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -61,7 +61,6 @@ from skydask.errors import SpecError
 __all__ = [
     "Patch",
     "assign",
-    "build_from_splits",
     "build_patch",
     "kmeans_centers",
     "split_partition",
@@ -244,21 +243,6 @@ class Patch:
         return self.nbytes + 200
 
 
-def build_from_splits(
-    name: str,
-    patch: int,
-    field: str,
-    role: str,
-    calibration: Calibration | None,
-    inverse_variance: bool,
-    *splits: list[Any],
-) -> Patch:
-    """:func:`build_patch` from whole outputs of :func:`split_parts` (one per group, in
-    order), whose output ``patch + 1`` holds this patch's pieces."""
-    pieces = [split[patch + 1] for split in splits]
-    return build_patch(name, patch, field, role, calibration, inverse_variance, *pieces)
-
-
 def build_patch(
     name: str,
     patch: int,
@@ -267,12 +251,21 @@ def build_patch(
     calibration: Calibration | None,
     inverse_variance: bool,
     *pieces: Piece | Sequence[Piece],
+    whole_splits: bool = False,
 ) -> Patch:
     """Patch ``patch`` of sample ``name`` from its pieces, in partition order (each a piece,
     or the list of a group's pieces, :func:`split_parts`): converted, as a TreeCorr
-    catalogue, with its statistics."""
+    catalogue, with its statistics.
+
+    With ``whole_splits`` the ``pieces`` are instead the whole outputs of
+    :func:`split_parts` (one per group, in order), whose output ``patch + 1`` holds this
+    patch's pieces: the build task depends on the groups' outputs themselves.
+    """
+    items: Sequence[Any] = pieces
+    if whole_splits:
+        items = [cast(Sequence[Any], split)[patch + 1] for split in pieces]
     flat: list[Piece] = []
-    for item in pieces:
+    for item in items:
         flat.extend([item] if isinstance(item, dict) else item)
     columns = list(flat[0]) if flat else []
     rows = {c: np.concatenate([p[c] for p in flat]) for c in columns}
