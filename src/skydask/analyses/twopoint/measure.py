@@ -324,27 +324,14 @@ def _read_groups(readers: Sequence[Any], threads: int) -> list[list[Any]]:
     return [list(run) for run in np.array_split(np.asarray(readers, dtype=object), n) if len(run)]
 
 
-def _split_tasks(s: Sample, centers: NDArray[np.float64], threads: int, priority: int) -> list[Any]:
-    """The sample's split tasks (lazy, ``npatch + 1`` outputs each): one per group of
-    partitions read together, or one per partition of a dask DataFrame (``randoms()``).
-
-    The tasks take the priorities ``priority``, ``priority - 1``... (see :func:`_split`).
-    """
-    npatch = len(centers)
-    shapes, sigma = s.role == "source", "sigma" in s.value_columns
+def _split_inputs(s: Sample, threads: int) -> tuple[Any, list[Any]]:
+    """The sample's split function and its inputs, one per task: groups of partitions read
+    together (:func:`.patches.split_read`), or the partitions of a dask DataFrame
+    (``randoms()``) one by one (:func:`.patches.split_parts`)."""
     readers = getattr(s.frame, "readers", ())
     if readers:
-        groups = _read_groups(readers, threads)
-        task = dask.delayed(split_read, nout=npatch + 1, pure=False)
-        args: list[Any] = [tuple(g) for g in groups]
-    else:
-        task = dask.delayed(split_parts, nout=npatch + 1, pure=True)
-        args = [[part] for part in s.frame.to_delayed()]
-    splits = []
-    for j, arg in enumerate(args):
-        with dask.annotate(priority=priority - j):
-            splits.append(task(arg, s.value_columns, shapes, sigma, centers))
-    return splits
+        return split_read, [tuple(g) for g in _read_groups(readers, threads)]
+    return split_parts, [[part] for part in s.frame.to_delayed()]
 
 
 def _split(
@@ -367,10 +354,18 @@ def _split(
     threads = _worker_threads()
     outputs: dict[str, list[Any]] = {}
     totals = []
-    priority = sum(len(getattr(s.frame, "readers", ())) or s.frame.npartitions for s in samples)
+    inputs = {s.name: _split_inputs(s, threads) for s in samples}
+    priority = sum(len(args) for _, args in inputs.values())
     for s in samples:
-        splits = _split_tasks(s, centers, threads, priority)
-        priority -= len(splits)
+        func, args = inputs[s.name]
+        # readers carry the read plan, slow to tokenize (see Catalog.to_delayed): random keys
+        task = dask.delayed(func, nout=len(centers) + 1, pure=func is split_parts)
+        shapes, sigma = s.role == "source", "sigma" in s.value_columns
+        splits = []
+        for arg in args:
+            with dask.annotate(priority=priority):
+                splits.append(task(arg, s.value_columns, shapes, sigma, centers))
+            priority -= 1
         outputs[s.name] = splits
         totals.append(reduce_tree([sp[0] for sp in splits], combine_summaries, _SPLIT_EVERY))
     flat = [sp for s in samples for sp in outputs[s.name]]
