@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask
 import pytest
 
 from skydask.cluster import available_profiles, job_script, load_profile
@@ -73,3 +74,15 @@ def test_overrides() -> None:
         2,
     )
     assert "export OMP_NUM_THREADS=2" in job_script("localhost-slurm", omp_threads=2)
+
+
+def test_worker_environ_reaches_the_job_script() -> None:
+    # skydask.cluster.worker-environ: extra variables for every worker (here distributed's
+    # allocator default, which skydask leaves out), beside the thread counts
+    assert "MALLOC_TRIM_THRESHOLD_" not in job_script("localhost-slurm")
+    with dask.config.set({"skydask.cluster.worker-environ": {"MALLOC_TRIM_THRESHOLD_": 65536}}):
+        script = job_script("localhost-slurm", omp_threads=2)
+    assert "'MALLOC_TRIM_THRESHOLD_': 65536" in script and "'OMP_NUM_THREADS': 2" in script
+    bad = {"skydask.cluster.worker-environ": ["MALLOC_TRIM_THRESHOLD_"]}
+    with dask.config.set(bad), pytest.raises(SpecError, match="worker-environ must be a mapping"):
+        job_script("localhost-slurm")

@@ -15,12 +15,18 @@ building it in 3), and the two-point benchmark on two workers ran NG 3.45 -> 3.3
 6.49 -> 6.29 s without it (paired runs), the largest worker's peak memory unchanged (249 ->
 251 MB and 280 MB). distributed sets it so that freed memory returns to the system at once;
 without it glibc's own dynamic thresholds decide, and a worker's memory may read higher
-after large frees. Set it through ``distributed.nanny.pre-spawn-environ`` to have it back.
+after large frees. Set ``skydask.cluster.worker-environ`` to ``{MALLOC_TRIM_THRESHOLD_: 65536}``
+to have it back: that key's variables are added to every worker's environment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+import dask.config
+
+from skydask.errors import SpecError
 
 __all__ = ["THREAD_VARIABLES", "pre_spawn_environ"]
 
@@ -33,16 +39,27 @@ THREAD_VARIABLES = (
 
 
 def pre_spawn_environ(threads: int) -> dict[str, Any]:
-    """The nanny's pre-spawn environment with ``threads`` OpenMP/BLAS threads per worker
-    (and no allocator setting, see the module docstring).
+    """The nanny's pre-spawn environment with ``threads`` OpenMP/BLAS threads per worker,
+    and the variables of ``skydask.cluster.worker-environ`` (no allocator setting by
+    default, see the module docstring).
 
     Examples
     --------
+    >>> import dask, skydask
     >>> pre_spawn_environ(4)["OMP_NUM_THREADS"]
     4
     >>> "MALLOC_TRIM_THRESHOLD_" in pre_spawn_environ(4)
     False
+    >>> with dask.config.set({"skydask.cluster.worker-environ": {"MALLOC_TRIM_THRESHOLD_": 65536}}):
+    ...     pre_spawn_environ(4)["MALLOC_TRIM_THRESHOLD_"]
+    65536
     """
     if threads < 1:
         raise ValueError(f"threads per worker must be at least 1, got {threads}")
-    return {name: threads for name in THREAD_VARIABLES}
+    extra = dask.config.get("skydask.cluster.worker-environ", None) or {}
+    if not isinstance(extra, Mapping):
+        raise SpecError(
+            "skydask.cluster.worker-environ must be a mapping of environment variable names to "
+            f"values, got {extra!r}"
+        )
+    return {**extra, **{name: threads for name in THREAD_VARIABLES}}
