@@ -45,7 +45,7 @@ What remains above TreeCorr: the trees a worker rebuilds once its cache is full 
 builds against TreeCorr's 16 for GG at 1-100 arcmin: a task's patch and its partners
 ahead span about 10 patches of the sweep, whatever the order, since 73 of the 120 pairs
 of distinct patches are in range; a bandwidth-minimising order, reverse Cuthill-McKee, was
-simulated and needs as many), about 0.6 s of CPU for the scheduler and the per-task traffic
+simulated and needs as many), about 0.4 s of CPU for the scheduler and the per-task traffic
 on the same two cores, and a few milliseconds between a worker's pair tasks.
 
 Everything runs on the active dask scheduler (a distributed client when one is active);
