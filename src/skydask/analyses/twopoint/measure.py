@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -68,7 +67,7 @@ import dask
 import numpy as np
 from numpy.typing import NDArray
 
-from skydask.analyses.reduction import reduce_tree
+from skydask.analyses.reduction import parallel_slots, reduce_tree
 from skydask.analyses.twopoint import _treecorr as tc
 from skydask.analyses.twopoint.config import WEIGHTS_INVERSE_VARIANCE, TwoPointConfig
 from skydask.analyses.twopoint.pairs import (
@@ -304,15 +303,6 @@ def _calibrations(
     return calibrations
 
 
-def _worker_threads() -> int:
-    """The threads that run tasks: the cluster's, or the local scheduler's."""
-    client = active_client()
-    if client is not None:
-        workers = client.scheduler_info(n_workers=-1)["workers"].values()
-        return max(1, sum(int(w.get("nthreads") or 1) for w in workers))
-    return max(1, int(dask.config.get("num_workers", None) or os.cpu_count() or 1))
-
-
 def _read_groups(readers: Sequence[Any], threads: int) -> list[list[Any]]:
     """A sample's partition readers in runs of consecutive partitions, one run per thread
     (at most :data:`_GROUP_PARTITIONS` partitions a run).
@@ -351,7 +341,7 @@ def _split(
     sample's groups are spread over the workers, and a worker runs its splits before any
     build. (With the samples' groups interleaved instead, both groups of the sources went to
     one worker, and the other idled for 0.3 s of a 3.4 s NG run.)"""
-    threads = _worker_threads()
+    threads = parallel_slots()
     outputs: dict[str, list[Any]] = {}
     totals = []
     inputs = {s.name: _split_inputs(s, threads) for s in samples}
