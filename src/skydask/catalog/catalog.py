@@ -367,6 +367,14 @@ class Catalog:
         >>> [read()["r"].round(2).tolist() for read in readers]
         [[23.9], [21.4, 18.9]]
         """
+        read, pieces = self._reads(columns, arrays, chunks)
+        return [functools.partial(read, piece) for piece in pieces] or [read]
+
+    def _reads(
+        self, columns: Mapping[str, str] | None, arrays: bool, chunks: bool
+    ) -> tuple[functools.partial[Any], list[ParquetPiece] | list[MemoryPiece]]:
+        """The read of one partition (the reader with its plan, given a piece) and the pieces
+        to read; with no piece left, a call that gives the empty result, and no piece."""
         if arrays and chunks:
             raise ValueError("partition_readers: ask for arrays or for chunks, not both")
         plan = self._read_plan(columns)
@@ -378,10 +386,9 @@ class Catalog:
                 empty = {c: meta[c].to_numpy() for c in meta}
             if chunks:
                 empty = ChunkedColumns.of_arrays(empty, 0)
-            return [functools.partial(_constant, empty)]
+            return functools.partial(_constant, empty), pieces
         reader = read_arrays if arrays else read_chunks if chunks else read_piece
-        read = functools.partial(reader, plan=plan, use_threads=arrow_threads(len(pieces)))
-        return [functools.partial(read, piece) for piece in pieces]
+        return functools.partial(reader, plan=plan, use_threads=arrow_threads(len(pieces))), pieces
 
     def to_delayed(
         self,
@@ -424,16 +431,13 @@ class Catalog:
         >>> [[(start, v.tolist()) for start, v in p.chunks("psFlux_r")] for p in parts]
         [[(0, [1000.0])], [(0, [10000.0, 100000.0])]]
         """
-        readers = self.partition_readers(columns, arrays=arrays, chunks=chunks)
-        if not self._planned_pieces():
-            return [dask.delayed(readers[0]())]  # the empty result itself
+        read, pieces = self._reads(columns, arrays, chunks)
+        if not pieces:
+            return [dask.delayed(read())]  # the empty result itself
         # named like to_dask's reads, with a token of what is read: two selections never
         # share a key. The plan rides in the function, not in the arguments: dask walks every
         # argument's dataclass fields looking for collections, 5 ms a task for a cut as long
         # as the stellar locus'
-        # (each reader is the function with the plan, applied to its piece)
-        read = functools.partial(readers[0].func, **readers[0].keywords)
-        pieces = [r.args[0] for r in readers]
         name = f"read-{self.name or 'catalog'}-{tokenize(read.func, read.keywords, pieces)}"
         task = dask.delayed(read, pure=True)
         return [task(piece, dask_key_name=(name, i)) for i, piece in enumerate(pieces)]
