@@ -69,11 +69,7 @@ def _select(catalog: Catalog, cuts: CutSet | None, quantities: dict[str, str], w
         selected = catalog.select(list(dict.fromkeys(quantities.values())))
     except SchemaError as exc:
         raise type(exc)(f"{what}: {exc}") from exc
-    return Rows(
-        tuple(selected.to_delayed(quantities, arrays=True)),
-        tuple(quantities),
-        tuple(selected.partition_readers(quantities, arrays=True)),
-    )
+    return Rows(tuple(quantities), tuple(selected.partition_readers(quantities, arrays=True)))
 
 
 def _describe(catalog: Catalog, cuts: CutSet | None) -> str:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import dask
 import numpy as np
 from numpy.typing import NDArray
 
@@ -56,22 +57,22 @@ DataFrame (the partitions of ``randoms()``)."""
 
 @dataclass(frozen=True)
 class Rows:
-    """A sample's lazy rows: one delayed dict of NumPy arrays per partition, by the canonical
-    ``columns``, and the partition readers behind them.
+    """A sample's lazy rows: one reader per partition (:meth:`skydask.Catalog.
+    partition_readers` with ``arrays=True``), each giving a dict of NumPy arrays by the
+    canonical ``columns``.
 
-    Like a dask DataFrame for what the passes use (``columns``, ``to_delayed()``), built from
-    :meth:`skydask.Catalog.to_delayed` with ``arrays=True``, so that the tasks need neither
-    dask.dataframe nor pandas (which would add 40 MB to every worker). ``readers``
-    (:meth:`skydask.Catalog.partition_readers`) let one task read several partitions (the
-    split of :mod:`.measure`).
+    Like a dask DataFrame for what the passes use (``columns``, ``to_delayed()``), so that
+    the tasks need neither dask.dataframe nor pandas (which would add 40 MB to every
+    worker); the split of :mod:`.measure` calls the ``readers`` itself, several in one task.
     """
 
-    parts: tuple[Any, ...]
     columns: tuple[str, ...]
-    readers: tuple[Callable[[], Columns], ...] = ()
+    readers: tuple[Callable[[], Columns], ...]
 
     def to_delayed(self) -> list[Any]:
-        return list(self.parts)
+        """One delayed read per partition. Random keys: a reader carries the read plan, slow
+        to tokenize (see :meth:`skydask.Catalog.to_delayed`)."""
+        return [dask.delayed(read, pure=False)() for read in self.readers]
 
 
 @dataclass(frozen=True)
