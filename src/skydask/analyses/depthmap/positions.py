@@ -39,11 +39,12 @@ import hpgeom
 import numpy as np
 import numpy.typing as npt
 
+from skydask.catalog.reader import Chunks
+
 __all__ = ["chunked_pixel_codes", "nested_pixels", "piece_bounds"]
 
 FloatArray = npt.NDArray[np.float64]
 Int64Array = npt.NDArray[np.int64]
-Chunks = list[tuple[int, npt.NDArray[Any]]]
 
 _CHUNK = 1 << 14  # rows per step: the work arrays (6 of 128 kB) stay in the CPU's L2 cache
 _HPGEOM_CHUNK = 1 << 16  # rows per hpgeom call: 2 ms holding the GIL
