@@ -146,6 +146,28 @@ def test_the_cache_keeps_the_trees_of_the_next_tasks(hinted: bool) -> None:
         assert counts["misses"] > n
 
 
+def test_the_cache_keeps_trees_no_next_task_names_while_there_is_room() -> None:
+    # room for four trees, and each task names only the next task's patches: patch 0, used
+    # again two tasks later, keeps its tree (freeing a tree costs about as much as building
+    # it), so every tree is built once; the next tasks' patches still decide what goes
+    # first once the room runs out (test above)
+    patches = _patches(3)
+    keys = [f"p{k}" for k in range(3)]
+    run = "cache-test-room"
+    load_patches(run, keys, *patches)
+    config = TwoPointConfig(min_sep=1.0, max_sep=10.0, nbins=3).treecorr_config()
+    largest = max(p.stats.nobj for p in patches)
+    tasks = [(["p0", "p1"], ((0, 1, 0, 1),)), (["p2"], ((0, 0, 2, 2),)), (["p0"], ((0, 0, 0, 0),))]
+    try:
+        for t, (names, pairs) in enumerate(tasks):
+            upcoming = [k for names_next, _ in tasks[t + 1 : t + 2] for k in names_next]
+            job = PairJob("GG", config, False, pairs, run, 1, 4 * largest, tuple(upcoming))
+            run_pairs(job, *names)
+    finally:
+        counts = clear_cache(run)
+    assert counts == {"hits": 1, "misses": 3}
+
+
 def test_the_last_task_takes_every_cpu_of_its_process(monkeypatch: pytest.MonkeyPatch) -> None:
     # a worker's share (OMP_NUM_THREADS) for every task but the measurement's last, which
     # takes the CPUs its idle peers free; an explicit num_threads always wins

@@ -121,7 +121,9 @@ _SPLIT_EVERY = 8
 _GROUP_PARTITIONS = 8  # partitions read by one split task, at most
 _PLACE_FRACTION = 0.125  # patches are placed up front if at most this of a worker's memory
 _MARGIN = 1  # tasks past a lane's expected end whose patches its worker also receives
-_LOOKAHEAD = 3  # a worker's next tasks whose patches its tree cache keeps first
+# a worker's next tasks whose patches its tree cache evicts last, in order of use (the
+# farthest next use goes first; a tree no known task uses goes before any other)
+_LOOKAHEAD = 64
 
 
 @dataclass(frozen=True)
@@ -543,11 +545,7 @@ def _dispatched(
 
     def submit_task(position: int, worker: str, upcoming: list[int], last: bool) -> Any:
         job, refs = jobs[position]
-        later: list[str] = []
-        for p in upcoming:
-            for n, k in jobs[p][1]:
-                if keys[n][k] not in later:
-                    later.append(keys[n][k])
+        later = list(dict.fromkeys(keys[n][k] for p in upcoming for n, k in jobs[p][1]))
         ran.setdefault(worker, []).append(position)
         args = [keys[n][k] for n, k in refs]
         return client.submit(run_pairs, replace(job, upcoming=tuple(later), last=last), *args,

@@ -32,9 +32,17 @@ workers):
   rebuilding trees can cost as much as the pairs. Each process keeps the trees of its most
   recently used patches (:class:`_State`), up to ``cache_patches`` times the largest patch in
   objects (the trees of a small sample, such as lenses, take little of that room), which
-  caps its memory. The trees that the worker's next tasks (``PairJob.upcoming``, known
-  from its lane) do not use are dropped at the end of each task; when the cache is full,
-  those that they use last go first.
+  caps its memory. Trees stay while there is room; when the cache is full, those that the
+  worker's next tasks (``PairJob.upcoming``, known from its lane) use last, or not at all,
+  go first (the farthest next use: the fewest builds for the room). What is left when the
+  run ends is freed in the background (:func:`finish`). Freeing a tree costs about as much
+  as building it (its 120,000 cells are deleted one by one: 17 ms for 62,500 sources in a
+  busy worker), so a tree dropped early, before the room was needed, cost a free in the
+  pair phase and, if a later task of the lane needed it after all, a build. Dropping at the
+  end of each task the trees the next three tasks did not use (until session 7) freed 48
+  trees in an NG run and 40 in a GG run; keeping them measured NG 3.33 -> 3.17 s and GG
+  6.43 -> 6.26 s (paired, 5 and 4 rounds), the largest NG worker 252 -> 281 MB (the cap,
+  which it did not reach before), GG unchanged at 280 MB.
   The first version (one task per pair, in blocks) built 97 trees where TreeCorr builds 16;
   anchor tasks in sweep order handed to whichever worker was free built 81 with 4 patches
   cached, 35-39 with 8 and 31 with 16 (each worker needed most patches); along lanes they
@@ -214,8 +222,8 @@ class PairJob:
     measurement (its patches in a process's store, its trees in the cache).
     ``cache_objects`` caps the objects whose trees a process keeps between pairs;
     ``upcoming`` names the patches (keys given to :func:`load_patches`) of the tasks this
-    worker is expected to run next, in order: the cache keeps their trees first, and drops
-    the others at the end of the task (None: not known, least recently used go first).
+    worker is expected to run next, in order: when the cache is full, the trees they use
+    last, or not at all, go first (None: not known, least recently used go first).
     ``last``: the last task of the measurement (see :func:`task_threads`).
     """
 
@@ -271,20 +279,14 @@ class _State:
     misses: dict[str, int] = field(default_factory=dict)
     trimmed: set[str] = field(default_factory=set)
 
-    def trim(
-        self, keep: int, busy: set[int], upcoming: Sequence[int] = (), drop_unused: bool = False
-    ) -> None:
+    def trim(self, keep: int, busy: set[int], upcoming: Sequence[int] = ()) -> None:
         """Release trees until those left hold at most ``keep`` objects: first of the
         catalogues not in ``upcoming`` (ids of the catalogues this worker's next tasks use,
         in order of use), least recently used first, then of those used latest. A patch in
-        ``busy`` keeps its trees. With ``drop_unused`` the trees of catalogues not in
-        ``upcoming`` go whatever the room."""
+        ``busy`` keeps its trees."""
         first_use: dict[int, int] = {}
         for n, ident in enumerate(upcoming):
             first_use.setdefault(ident, n)
-        if drop_unused:
-            for key in [k for k in self.trees if k[1] not in first_use and k[1] not in busy]:
-                tc.release(self.trees.pop(key).catalog)
         excess = sum(p.stats.nobj for p in self.trees.values()) - keep
         if excess <= 0:
             return
@@ -394,7 +396,7 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
                 busy = {id(resolved[k]) for k in rest[0][:2]} if rest else set()
                 _STATE.trim(job.cache_objects, busy, later + upcoming)
         finally:
-            _STATE.trim(job.cache_objects, set(), upcoming, job.upcoming is not None)
+            _STATE.trim(job.cache_objects, set(), upcoming)
     return out
 
 
