@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -63,6 +63,7 @@ _LARGE_GATHER = 2_000_000
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class ValueSource(Protocol):
@@ -451,16 +452,25 @@ def _deviation_windows(
     def bin_of(v: Any) -> Any:
         return hist.index(np.asarray(v, dtype=np.float64))
 
-    d = np.arange(hist.nbins + 1) * hist.width
+    def d_at(i: Any) -> Any:  # the same products as np.arange(nbins + 1) * width
+        return i * hist.width
+
     # at most how many values deviate by <= d from some median in [m_lo, m_hi], and at least
-    most = in_bins(bin_of(m_lo - d) - 1, bin_of(m_hi + d) + 1)
-    least = in_bins(bin_of(m_hi - d) + 2, bin_of(m_lo + d) - 2)
-    below = np.flatnonzero(most <= k0)  # d < the k0-th deviation
-    above = np.flatnonzero(least >= k1 + 1)  # d >= the k1-th deviation
-    if len(above) == 0:
+    # (both grow with d): d_lo is the largest d with at most k0 values (d < the k0-th
+    # deviation), d_hi the smallest with at least k1 + 1 (d >= the k1-th deviation)
+    def most(i: IntArray) -> IntArray:
+        return in_bins(bin_of(m_lo - d_at(i)) - 1, bin_of(m_hi + d_at(i)) + 1)
+
+    def least(i: IntArray) -> IntArray:
+        return in_bins(bin_of(m_hi - d_at(i)) + 2, bin_of(m_lo + d_at(i)) - 2)
+
+    steps = hist.nbins + 1
+    first_over = _first_true(lambda i: most(i) > k0, steps)
+    first_hi = _first_true(lambda i: least(i) >= k1 + 1, steps)
+    if first_hi == steps:
         return None
-    d_lo = float(d[below[-1]]) if len(below) else 0.0
-    d_hi = float(d[above[0]])
+    d_lo = float(d_at(np.int64(first_over - 1))) if first_over else 0.0
+    d_hi = float(d_at(np.int64(first_hi)))
     # bins around median -+ MAD, one bin wider on each side than the bins' own arithmetic
     low = range(int(bin_of(m_lo - d_hi)) - 1, int(bin_of(m_hi - d_lo)) + 2)
     high = range(int(bin_of(m_lo + d_lo)) - 1, int(bin_of(m_hi + d_hi)) + 2)
@@ -469,6 +479,26 @@ def _deviation_windows(
         return None  # an open-ended bin: could be anything
     inner = [b for b in range(gathered[0], gathered[-1] + 1) if b not in set(gathered)]
     return _Windows(tuple(gathered), tuple(inner), d_lo, d_hi, (k0, k1, pos - k0))
+
+
+def _first_true(predicate: Callable[[IntArray], BoolArray], n: int, step: int = 64) -> int:
+    """The first ``i`` in ``0..n-1`` where a predicate that stays true once true holds (``n``
+    if none), evaluated on every ``step``-th index and then within one step, instead of on
+    all ``n`` (a histogram's 40,000 bins: the driver runs this between two passes, while
+    the workers wait).
+
+    >>> _first_true(lambda i: i * i >= 5000, 1000), _first_true(lambda i: i > 5000, 1000)
+    (71, 1000)
+    """
+    coarse = np.arange(0, n, step)
+    hit = np.flatnonzero(predicate(coarse))
+    if len(hit) and hit[0] == 0:
+        return 0
+    lo = int(coarse[hit[0] - 1]) + 1 if len(hit) else int(coarse[-1]) + 1
+    hi = int(coarse[hit[0]]) + 1 if len(hit) else n
+    fine = np.arange(lo, hi)
+    found = np.flatnonzero(predicate(fine))
+    return int(fine[found[0]]) if len(found) else n
 
 
 def _wanted(
@@ -495,7 +525,12 @@ def _pick(
     """The quantiles from the gathered ``(keys, values)`` chunks."""
     keys = np.concatenate([c[0] for c in chunks]) if chunks else np.zeros(0, np.int64)
     values = np.concatenate([c[1] for c in chunks]) if chunks else np.zeros(0)
-    order = np.lexsort((values, keys))  # by bin, then by value
+    # by bin, then by value: an unstable sort of the values, then a stable one of the keys
+    # (as int32 where they fit), for numpy's lexsort took 2-3 ms for 30,000 values while
+    # the workers waited
+    order = np.argsort(values)
+    narrow = keys.astype(np.int32) if len(keys) and keys.max() < 2**31 else keys
+    order = order[np.argsort(narrow[order], kind="stable")]
     keys, values = keys[order], values[order]
     valid = ranks["valid"]
     picked = []

@@ -115,13 +115,15 @@ class TwoPointConfig:
         times the largest patch. Each worker runs its tasks patch by patch along its stretch
         of the sky, so a cached tree serves its next tasks instead of being rebuilt (a tree
         costs about as much as many neighbouring pairs); the trees its next tasks need are
-        kept first. 0 disables the cache; each cached patch costs about 270 bytes per object.
-        A task uses its anchor and the next 4-6 patches of the sweep: 6 builds nearly every
-        tree once per worker (35 builds for 1 million sources in 16 patches on two workers,
-        against 43 with 5, 50 with 4 and 25 with 8; TreeCorr builds 16), for 16 MB per
-        60,000-object patch. The default 5 keeps the largest worker under 45 % of TreeCorr's
-        own peak memory (0.447 against 0.479 with 6) at the same speed within the
-        measurements' spread (``benchmarks/README.md``).
+        kept first, and trees stay until the room is needed (freeing one costs about as
+        much as building it). 0 disables the cache; each cached patch costs about 270 bytes
+        per object. A task uses its anchor and the next 4-6 patches of the sweep: 6 builds
+        nearly every tree once per worker (35 builds for 1 million sources in 16 patches on
+        two workers, against 43 with 5, 50 with 4 and 25 with 8; TreeCorr builds 16), for
+        16 MB per 60,000-object patch. The default 5 keeps the largest worker under 45 % of
+        TreeCorr's own peak memory; more room buys time with memory (the benchmark's GG at
+        1-100 arcmin: 1.21 of TreeCorr's time at 0.45 of its memory with 5, 1.10 at 0.53
+        with 8, 1.04 at 0.70 with 16; ``benchmarks/README.md``).
     treecorr : mapping
         Further TreeCorr ``Corr2`` parameters, passed through unchanged.
 
