@@ -27,7 +27,8 @@ workers):
   :mod:`.measure`), and a pair task names its patches instead of depending on them. For the
   same reason two threads of one process never compute two pairs at once (they could not
   anyway), and each pair gets all of the process's cores as OpenMP threads.
-* A patch's tree costs 30-50 ms to build for 60,000 sources at 1-100 arcmin and holds 16 MB,
+* A patch's tree costs 15-25 ms to build for 60,000 sources at 1-100 arcmin in a busy worker,
+  about as much to free, and holds 16 MB,
   while a pair of neighbouring patches takes 1-90 ms (a patch with itself 0.5-0.9 s), so
   rebuilding trees can cost as much as the pairs. Each process keeps the trees of its most
   recently used patches (:class:`_State`), up to ``cache_patches`` times the largest patch in
@@ -36,13 +37,13 @@ workers):
   worker's next tasks (``PairJob.upcoming``, known from its lane) use last, or not at all,
   go first (the farthest next use: the fewest builds for the room). What is left when the
   run ends is freed in the background (:func:`finish`). Freeing a tree costs about as much
-  as building it (its 120,000 cells are deleted one by one: 17 ms for 62,500 sources in a
+  as building it (its 125,000 cells are deleted one by one: 17 ms for 62,500 sources in a
   busy worker), so a tree dropped early, before the room was needed, cost a free in the
-  pair phase and, if a later task of the lane needed it after all, a build. Dropping at the
-  end of each task the trees the next three tasks did not use (until session 7) freed 48
-  trees in an NG run and 40 in a GG run; keeping them measured NG 3.33 -> 3.17 s and GG
-  6.43 -> 6.26 s (paired, 5 and 4 rounds), the largest NG worker 252 -> 281 MB (the cap,
-  which it did not reach before), GG unchanged at 280 MB.
+  pair phase and, if a later task of the lane needed it after all, a build. The earlier
+  policy, dropping at the end of each task the trees the next three tasks did not use,
+  freed 48 trees in an NG run and 40 in a GG run; keeping them measured NG 3.33 -> 3.17 s
+  and GG 6.43 -> 6.26 s (paired, 5 and 4 rounds), the largest NG worker 252 -> 281 MB (the
+  cap, which it did not reach before), GG unchanged at 280 MB.
   The first version (one task per pair, in blocks) built 97 trees where TreeCorr builds 16;
   anchor tasks in sweep order handed to whichever worker was free built 81 with 4 patches
   cached, 35-39 with 8 and 31 with 16 (each worker needed most patches); along lanes they
