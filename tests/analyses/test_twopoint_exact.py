@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from typing import Any
 
 import dask
@@ -98,9 +99,31 @@ def _measure(data: dict[str, Any]) -> TwoPointResult:
     )  # fmt: skip
 
 
+def _held_by_workers() -> tuple[int, int]:
+    """Patches and trees the two-point pair code holds in this process (run on a worker)."""
+    from skydask.analyses.twopoint import pairs
+
+    with pairs._STATE.lock:
+        return sum(len(s) for s in pairs._STATE.store.values()), len(pairs._STATE.trees)
+
+
+def _held_after(client: Any, timeout: float = 20.0) -> dict[str, tuple[int, int]]:
+    """What the workers still hold once they have freed a measurement's patches and trees
+    (which they do in the background after it returns), or at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = client.run(_held_by_workers)
+        if not any(n for counts in held.values() for n in counts) or time.monotonic() > deadline:
+            return dict(held)
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module", params=[1, 2, 4], ids=["1-worker", "2-workers", "4-workers"])
-def run(request: pytest.FixtureRequest, data: dict[str, Any]) -> tuple[TwoPointResult, list[Any]]:
-    """The measurement and Dask's record of where each task ran.
+def run(
+    request: pytest.FixtureRequest, data: dict[str, Any]
+) -> tuple[TwoPointResult, list[Any], dict[str, tuple[int, int]]]:
+    """The measurement, Dask's record of where each task ran, and what the workers still
+    held afterwards.
 
     1 worker process, so that everything crosses pickling; 2 worker processes, as the
     benchmark (one lane each, patches placed by lane); 4 workers in this process, so that
@@ -109,11 +132,11 @@ def run(request: pytest.FixtureRequest, data: dict[str, Any]) -> tuple[TwoPointR
     with local_client(request.param, processes=request.param < 4) as client:
         with get_task_stream(client) as stream:
             result = _measure(data)
-        return result, list(stream.data)
+        return result, list(stream.data), _held_after(client)
 
 
 @pytest.fixture(scope="module")
-def measured(run: tuple[TwoPointResult, list[Any]]) -> TwoPointResult:
+def measured(run: tuple[TwoPointResult, list[Any], Any]) -> TwoPointResult:
     return run[0]
 
 
@@ -175,12 +198,22 @@ def test_joint_jackknife_covariance_equals_treecorr(
                 "gg01 jackknife", atol=1e-18)  # fmt: skip
 
 
+def test_workers_free_their_patches_and_trees_after_the_run(
+    run: tuple[TwoPointResult, list[Any], dict[str, tuple[int, int]]],
+) -> None:
+    # the trees are freed in the background once the results are in (pairs.finish, sent
+    # without waiting for an answer): nothing of the run stays on any worker
+    result, _, held = run
+    assert result.reduction["tree_cache"]["misses"] > 0
+    assert held and all(counts == (0, 0) for counts in held.values()), held
+
+
 def test_pair_tasks_run_on_their_lanes_worker(
-    run: tuple[TwoPointResult, list[Any]], data: dict[str, Any]
+    run: tuple[TwoPointResult, list[Any], Any], data: dict[str, Any]
 ) -> None:
     # each worker runs the tasks of one stretch of the sweep (two workers share a stretch
     # from its two ends), and Dask's own record says every pair task ran where it was sent
-    result, stream = run
+    result, stream, _ = run
     red = result.reduction
     assert red["patch_placement"] == "by lane"
     lanes = red["pair_workers"]

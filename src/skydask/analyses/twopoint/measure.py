@@ -75,6 +75,7 @@ from skydask.analyses.twopoint.pairs import (
     PairJob,
     Plan,
     assemble,
+    cache_counts,
     clear_cache,
     dataset_name,
     finish,
@@ -248,16 +249,17 @@ def _correlations(requests: Sequence[Request], randoms: str | None) -> list[tupl
 
 def _clear_caches(run: str, published: bool) -> dict[str, int]:
     """The run's tree cache counts; every process then drops the run's patches and trees
-    (the workers after this returns, see :func:`.pairs.finish`)."""
+    (the workers in the background, without being waited for: :func:`.pairs.finish`)."""
     totals = clear_cache(run)  # this process: local schedulers, in-process workers
     client = active_client()
     if client is not None:
         try:
             if published:
                 client.unpublish_dataset(dataset_name(run))
-            for counts in client.run(finish, run).values():
+            for counts in client.run(cache_counts, run).values():
                 totals["hits"] += counts["hits"]
                 totals["misses"] += counts["misses"]
+            client.run(finish, run, wait=False)
         except Exception as exc:  # a worker lost meanwhile must not lose the result
             log.warning("could not clear the workers' patches: %s", exc)
     return totals

@@ -73,6 +73,7 @@ __all__ = [
     "PairJob",
     "Plan",
     "assemble",
+    "cache_counts",
     "clear_cache",
     "dataset_name",
     "finish",
@@ -401,15 +402,20 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
     return out
 
 
-def finish(run: str) -> dict[str, int]:
-    """A run's tree cache counts in this process; its patches and trees are then dropped in
-    a thread of their own, so that ``client.run`` returns at once (freeing a few hundred
-    megabytes of trees takes a worker about 0.3 s, which TreeCorr's own process spends
-    only when it exits)."""
+def cache_counts(run: str) -> dict[str, int]:
+    """A run's tree cache hits and misses in this process (a miss is a tree built)."""
     with _STATE.lock:
-        counts = {"hits": _STATE.hits.get(run, 0), "misses": _STATE.misses.get(run, 0)}
+        return {"hits": _STATE.hits.get(run, 0), "misses": _STATE.misses.get(run, 0)}
+
+
+async def finish(run: str) -> None:
+    """Drop a run's patches and trees in a thread of their own, after the measurement has
+    its results: freeing a few hundred megabytes of trees takes a worker about 0.3 s, which
+    TreeCorr's own process spends only when it exits. Sent without waiting for an answer
+    (``client.run(finish, run, wait=False)``, which takes only coroutines): TreeCorr's
+    destructors hold the GIL, so a worker freeing its trees answers late (a measurement
+    waited 25-30 ms for it)."""
     threading.Thread(target=clear_cache, args=(run,), name="skydask-clear", daemon=True).start()
-    return counts
 
 
 def clear_cache(run: str | None = None) -> dict[str, int]:
