@@ -38,6 +38,7 @@ from analyses.twopoint_testdata import (
 )
 from skydask.analyses.twopoint import TwoPointConfig, TwoPointResult, two_point
 from skydask.analyses.twopoint.pairs import PairJob, dataset_name, run_pairs
+from skydask.analyses.twopoint.pairs import held as held_by_process
 from skydask.analyses.twopoint.patches import (
     build_patch,
     kmeans_centers,
@@ -99,20 +100,12 @@ def _measure(data: dict[str, Any]) -> TwoPointResult:
     )  # fmt: skip
 
 
-def _held_by_workers() -> tuple[int, int]:
-    """Patches and trees the two-point pair code holds in this process (run on a worker)."""
-    from skydask.analyses.twopoint import pairs
-
-    with pairs._STATE.lock:
-        return sum(len(s) for s in pairs._STATE.store.values()), len(pairs._STATE.trees)
-
-
 def _held_after(client: Any, timeout: float = 20.0) -> dict[str, tuple[int, int]]:
     """What the workers still hold once they have freed a measurement's patches and trees
     (which they do in the background after it returns), or at the timeout."""
     deadline = time.monotonic() + timeout
     while True:
-        held = client.run(_held_by_workers)
+        held = client.run(held_by_process)
         if not any(n for counts in held.values() for n in counts) or time.monotonic() > deadline:
             return dict(held)
         time.sleep(0.05)

@@ -78,6 +78,7 @@ __all__ = [
     "dataset_name",
     "finish",
     "group_pairs",
+    "held",
     "load_patches",
     "plan",
     "run_pairs",
@@ -404,6 +405,13 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
         finally:
             _STATE.trim(job.cache_objects, set(), upcoming)
     return out
+
+
+def held() -> tuple[int, int]:
+    """The patches placed in this process and the trees alive in it, over all runs (a worker
+    holds none once a measurement has ended and :func:`finish` has run)."""
+    with _STATE.lock:
+        return sum(len(s) for s in _STATE.store.values()), len(_STATE.trees)
 
 
 def cache_counts(run: str) -> dict[str, int]:
