@@ -50,6 +50,8 @@ _CHUNK = 1 << 14  # rows per step: the work arrays (6 of 128 kB) stay in the CPU
 _HPGEOM_CHUNK = 1 << 16  # rows per hpgeom call: 2 ms holding the GIL
 _TWO_THIRDS = 2.0 / 3.0
 _ZONE_MARGIN = 1e-9  # |sin dec| this close to 2/3 goes to hpgeom (zone decided by rounding)
+# declinations (deg) strictly within this of the equator are surely in the equatorial zone
+_ZONE_DEC = math.degrees(math.asin(_TWO_THIRDS - _ZONE_MARGIN))
 _RA_MARGIN = 1e-6  # deg: ra this close to 0/360 goes to hpgeom (phi wraps there)
 _TRUNCATION = 1e-10  # largest truncation error of the sine polynomial used (else np.sin)
 _TABLE_CELLS = 1 << 18  # (jp, jm) table size limit; wider ranges use the formula per row
@@ -117,13 +119,12 @@ def nested_pixel_codes(
         return out, None
     if bounds is None:
         bounds = (float(ra.min()), float(ra.max()), float(dec.min()), float(dec.max()))
-    zone_dec = _zone_dec()
     if _in_box(bounds):
         box = _Equatorial.for_box(order, *bounds, rows=len(ra))
         return box.pixels(ra, dec, out), box.coded
     with np.errstate(invalid="ignore"):
         fast = (ra >= _RA_MARGIN) & (ra <= 360.0 - _RA_MARGIN)
-        fast &= (dec > -zone_dec) & (dec < zone_dec)
+        fast &= (dec > -_ZONE_DEC) & (dec < _ZONE_DEC)
     slow = ~fast
     if slow.any():
         out[slow] = _hpgeom(nside, ra[slow], dec[slow])
@@ -197,17 +198,12 @@ def piece_bounds(ra: Chunks, dec: Chunks) -> tuple[float, float, float, float]:
     )
 
 
-def _zone_dec() -> float:
-    """Declinations (deg) strictly within this of the equator are surely in the zone."""
-    return math.degrees(math.asin(_TWO_THIRDS - _ZONE_MARGIN))
-
-
 def _in_box(bounds: tuple[float, float, float, float]) -> bool:
     """Do ``(ra_lo, ra_hi, dec_lo, dec_hi)`` bound a box of :class:`_Equatorial`'s fast path
     (the equatorial zone, away from ``ra`` 0/360)? Comparisons with NaN bounds are false:
     such rows take the row-by-row route."""
     ra_lo, ra_hi, dec_lo, dec_hi = bounds
-    in_zone = -_zone_dec() < dec_lo and dec_hi < _zone_dec()
+    in_zone = dec_lo > -_ZONE_DEC and dec_hi < _ZONE_DEC
     return in_zone and ra_lo >= _RA_MARGIN and ra_hi <= 360.0 - _RA_MARGIN
 
 
