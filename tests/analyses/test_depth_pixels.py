@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from skydask.analyses.depthmap.kernels import edge_lines_to_nested, fill_slots
 from skydask.analyses.depthmap.pixels import pixel_index
 from skydask.analyses.depthmap.positions import (
     chunked_pixel_codes,
-    edge_lines_to_nested,
     nested_pixel_codes,
     nested_pixels,
     piece_bounds,
@@ -241,3 +241,24 @@ def test_pixel_codes_of_chunked_columns() -> None:
     assert np.array_equal(pix[has_pos], hp29[has_pos] >> 38)
     empty = ChunkedColumns.of_arrays({"ra": np.empty(0), "dec": np.empty(0)}, 0)
     assert [len(a) for a in pixel_codes(empty, 1024) if a is not None] == [0, 0]
+
+
+def test_fill_slots_is_a_stable_counting_sort() -> None:
+    """Each row's slot equals its position in a stable sort by code, offset by its group."""
+    rng = np.random.default_rng(11)
+    code = rng.choice(np.array([0, 3, 4, 9]), 10_000)  # codes with gaps, as in a table
+    counts = np.bincount(code, minlength=10)
+    first = np.cumsum(counts) - counts
+    inverse = np.empty(len(code), dtype=np.intp)
+    fill_slots(code, np.empty(0, dtype=np.int64), first.copy(), inverse)
+    expected = np.empty(len(code), dtype=np.intp)
+    expected[np.argsort(code, kind="stable")] = np.arange(len(code))
+    assert np.array_equal(inverse, expected)
+    # only some rows (the others keep what they held)
+    rows = np.flatnonzero(rng.random(len(code)) < 0.7)
+    counts = np.bincount(code[rows], minlength=10)
+    some = np.full(len(code), -1, dtype=np.intp)
+    fill_slots(code[rows], rows, np.cumsum(counts) - counts, some)
+    expected_some = np.full(len(code), -1, dtype=np.intp)
+    expected_some[rows[np.argsort(code[rows], kind="stable")]] = np.arange(len(rows))
+    assert np.array_equal(some, expected_some)

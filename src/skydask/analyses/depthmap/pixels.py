@@ -43,41 +43,42 @@ few thousand its box can hold), so that the grouping below counts them directly.
 catalogues give the pixel by a shift of ``_healpix_29``.
 
 Sorting. The order statistics need each pixel's errors in order. A partition's rows are
-grouped by pixel once, for all bands: as they are when already in pixel order (HATS files are
-sorted by ``_healpix_29``), else by counting the pixels (``np.bincount`` of the codes, or of
-the pixel numbers less the smallest, small ranges for a compact partition) and one sort of
-``place << b | row`` keys (32-bit keys up to 2**21 rows and 2**11 pixels, as in DC2 tracts).
-The groups fix a padded layout: each pixel owns a row of slots, its width rounded up (at
-most 3 % of padding, +inf) so that pixels of equal width form 2-d blocks whose rows numpy
-sorts independently (``ndarray.sort(axis=1)``, about a thousand values a row). Per band this
-costs one scatter of the errors into the layout (2 ns a value) and the row sorts (1.7 ns a
-value), where one sort of 64-bit ``(pixel, error bits)`` keys per band took 11-13 ms a
-million; the grouping (8-10 ms a million rows) is paid once. (Measured and not kept: a
+grouped by pixel once, for all bands: as they are when already in pixel order (HATS files
+are sorted by ``_healpix_29``), else by counting the pixels (``np.bincount`` of the codes,
+or of the pixel numbers less the smallest, small ranges for a compact partition) and a
+counting sort's scatter: each row takes the next free slot of its pixel, in one compiled
+pass (:mod:`.kernels`; 1 ms for a DC2 tract of 1.24 million rows, where numpy's sort of
+``place << b | row`` keys, the method before, took 10 ms). The groups fix a padded layout:
+each pixel owns a row of slots, its width rounded up (at most 3 % of padding, +inf) so that
+pixels of equal width form 2-d blocks whose rows numpy sorts independently
+(``ndarray.sort(axis=1)``, about a thousand values a row). Per band this costs one scatter
+of the errors into the layout (2 ns a value) and the row sorts (1.7 ns a value), where one
+sort of 64-bit ``(pixel, error bits)`` keys per band took 11-13 ms a million; the grouping
+(about 3 ms a million rows, with the counts) is paid once. (Measured and not kept: a
 ``np.partition`` at the needed ranks instead of the row sort, slower with more than one
 rank; gathering the six bands as one interleaved array, or two as one 64-bit array, slower
 than six gathers with the copies it needs; a stable radix ``argsort`` of 16-bit codes
-instead of the key sort, three times slower.) The large work arrays (pixels, keys, row
-order, sorted errors) are kept per thread from one partition to the next
-(:mod:`.scratch`): fresh ones cost as much again in page faults. A merge of partitions
-concatenates the carried errors, pixel by pixel and as slices, into the same kind of layout
-and sorts its rows, instead of sorting every carried value again as a 64-bit key (a third of
-the time or less). A pixel that only one of the merged summaries holds keeps its sorted run
-where it is: at the root those are mostly the footprint's outer edge, which would otherwise be
-copied and sorted again. Big merges (a million carried values or more; in practice the root,
-which runs while the other cores idle) work on their bands in threads: the bands are
-independent, and numpy releases the GIL for nearly all of the work (the root of the
-20-million-row benchmark went from 0.08-0.09 s to 0.06 s). Narrower trees, which would start
-merging while the scan still runs, remained slower (fan-in 8 and 5 against 32).
+instead of the key sort, three times slower.) The large work arrays (pixels, row slots,
+sorted errors) are kept per thread from one partition to the next (:mod:`.scratch`): fresh
+ones cost as much again in page faults. A merge of partitions concatenates the carried
+errors, pixel by pixel and as slices, into the same kind of layout and sorts its rows,
+instead of sorting every carried value again as a 64-bit key (a third of the time or less).
+A pixel that only one of the merged summaries holds keeps its sorted run where it is: at the
+root those are mostly the footprint's outer edge, which would otherwise be copied and sorted
+again. Big merges (a million carried values or more; in practice the root, which runs while
+the other cores idle) work on their bands in threads: the bands are independent, and numpy
+releases the GIL for nearly all of the work (the root of the 20-million-row benchmark went
+from 0.08-0.09 s to 0.06 s). Narrower trees, which would start merging while the scan still
+runs, remained slower (fan-in 8 and 5 against 32).
 
 Chunks. The partial works on the columns where the reader decoded them, one NumPy view of
 Arrow's buffer per row group (:func:`~skydask.catalog.reader.read_chunks`), never joined
 into whole columns: positions become pixels chunk by chunk, each band's errors are scattered
-chunk by chunk to their slots (the grouping's sorted keys give the row of every slot, and one
-scatter of the slot numbers the slot of every row), and runs of rows in pixel order are
-copied as slices of the chunks. Joining the chunks cost a write and a read of every value
-(0.3 of the 1.7 s of the 20-million-row benchmark's per-partition work, on one thread); a
-gather from the joined columns instead of the scatter was slower. A pandas frame (the second
-pass, tests) is the case of one chunk per column.
+chunk by chunk to their slots (the grouping gives the slot of every row), and runs of rows
+in pixel order are copied as slices of the chunks. Joining the chunks cost a write and a
+read of every value (0.3 of the 1.7 s of the 20-million-row benchmark's per-partition work,
+on one thread); a gather from the joined columns instead of the scatter was slower. A pandas
+frame (the second pass, tests) is the case of one chunk per column.
 
 Errors keep their stored precision (float32 in the catalogues); invalid ones (zero,
 negative, infinite, NaN) sort to the two ends of a pixel's row and are left out by counting
@@ -106,6 +107,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from skydask.analyses.depthmap.kernels import fill_slots
 from skydask.analyses.depthmap.positions import chunked_pixel_codes, nested_pixels, piece_bounds
 from skydask.analyses.depthmap.scratch import Scratch
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN, HEALPIX29_ORDER
@@ -124,6 +126,7 @@ Q_LO, Q_HI = 0.15865525393145707, 0.8413447460685429
 _RANK_TABLE = 1 << 16  # pixel numbers spanning up to this (or the rows) are counted by a table
 _SLICED_SEGMENTS = 32  # segments this long on average are copied slice by slice
 _PARALLEL_MERGE = 1 << 20  # merges carrying this many values work on their bands in threads
+_ALL_ROWS = np.empty(0, dtype=np.int64)  # fill_slots: every row has a position
 _EXACT_WIDTHS = 64
 """Rows of up to this many values are padded to nothing; wider rows to a multiple of 1/32 to
 1/64 of their width, so a layout has at most 3 % of padding and about 32 widths per octave."""
@@ -357,42 +360,26 @@ class _PixelRows:
         cls, pix: Int64Array, has_pos: BoolArray, scratch: Scratch, coded: Int64Array | None
     ) -> _PixelRows:
         """Rows in any order: the pixels are counted first (:func:`_count_pixels`), which
-        fixes the layout; then one sort of ``place << b | row`` keys (``place`` the pixel's
-        row in the buffer; 32-bit keys when they fit) puts the rows in layout order. The keys
-        include one per padding slot, with row ``n`` (one past the last row, sorting last in
-        its pixel's row), so that the sorted keys' low bits name the row of every slot, and
-        the slot of every row is one scatter of the slot numbers (``n`` takes the padding's).
-        Every step but a count (``np.bincount``) is a numpy call that releases the GIL, so
-        that two partitions are grouped in parallel.
+        fixes the layout; then each row takes the next free slot of its pixel's row, in one
+        compiled pass (:func:`~skydask.analyses.depthmap.kernels.fill_slots`, a counting
+        sort's scatter that releases the GIL, so that two partitions are grouped in
+        parallel). Rows without a position take the spare slot after the layout.
         """
         n = len(pix)
         rows = None if bool(has_pos.all()) else np.flatnonzero(has_pos)
         pixels, counts, code, codes = _count_pixels(pix if rows is None else pix[rows], coded)
         layout = _Layout.for_counts(counts)
-        place = np.empty(len(pixels), dtype=np.int64)
-        place[np.argsort(layout.offset)] = np.arange(len(pixels))
-        row_bits = max(n, 1).bit_length()  # rows 0 to n
-        fits = row_bits + len(pixels).bit_length() <= 32
-        dtype = np.dtype(np.uint32 if fits else np.uint64)
-        high = np.left_shift(place.astype(dtype), row_bits, dtype=dtype)
-        high_by_code = high  # the keys' high bits by code (codes 0, 1, ... or a range)
-        if len(codes) and int(codes[-1]) >= len(codes):
-            high_by_code = np.zeros(int(codes[-1]) + 1, dtype=dtype)
-            high_by_code[codes] = high
-        key = scratch.get("keys", layout.size, dtype)
-        n_rows = len(code)
-        np.take(high_by_code, code, out=key[:n_rows], mode="clip")  # 'clip': unbuffered
-        row = scratch.arange(n, dtype) if rows is None else rows.astype(dtype)
-        np.bitwise_or(key[:n_rows], row, out=key[:n_rows])
-        pad = layout.width - counts
-        key[n_rows:] = np.repeat(high | dtype.type(n), pad)
-        key.sort()
-        source = scratch.get("source", layout.size, np.intp)  # the row of each slot
-        np.bitwise_and(key, dtype.type((1 << row_bits) - 1), out=source, casting="unsafe")
+        if len(codes) and int(codes[-1]) >= len(codes):  # codes with gaps: a table by code
+            cursor = np.zeros(int(codes[-1]) + 1, dtype=np.int64)
+            cursor[codes] = layout.offset
+        else:
+            cursor = layout.offset.copy()
         inverse = scratch.get("inverse", n + 1, np.intp)
         if rows is not None:
-            inverse[:n] = layout.size  # rows without a position: the spare slot
-        inverse[source] = scratch.arange(layout.size, np.intp)
+            inverse[:n] = layout.size
+        inverse[n] = layout.size
+        fill_slots(code, _ALL_ROWS if rows is None else rows, cursor, inverse)
+        pad = layout.width - counts
         pad_before = np.cumsum(pad) - pad
         pads = np.repeat(layout.offset + counts - pad_before, pad) + np.arange(int(pad.sum()))
         return cls(pixels, counts, layout, None, inverse, pads.astype(np.intp))

@@ -7,14 +7,15 @@ hpgeom costs about 30 ns a row and holds the GIL. For rows of the equatorial zon
     and ``b = 3/4 nside sin(dec)``
 
 (``loc2pix`` of Healpix C++, which hpgeom uses). :func:`nested_pixels` computes ``a - b`` and
-``a + b`` with a few numpy operations, taking ``sin(dec)`` from a Taylor polynomial about the
-middle of the rows' declinations (numpy's float64 ``sin`` costs 8 ns a value on its own; the
-polynomial's truncation error is bounded and added to the margin below), and maps
-``(jp, jm)`` to the pixel through a table over the small range of edge lines a compact
-partition covers (or, for wide ranges, with the same integer arithmetic row by row):
-7 ns a row with the rows in cache, 12 ns from memory, in chunks of numpy calls that release
-the GIL, where hpgeom takes 30 ns. With the table, rows can also be returned as codes (the
-rank of their pixel among the table's), which :mod:`.pixels` counts without another pass.
+``a + b`` in one compiled loop (:func:`~skydask.analyses.depthmap.kernels.equatorial_pixels`),
+taking ``sin(dec)`` from a Taylor polynomial about the middle of the rows' declinations (a
+few multiply-adds where ``sin`` costs several times as much; the polynomial's truncation
+error is bounded and added to the margin below), and maps ``(jp, jm)`` to the pixel through
+a table over the small range of edge lines a compact partition covers (or, for wide
+ranges, with the same integer arithmetic row by row): 4.5 ns a row, releasing the GIL, where
+hpgeom takes 30 ns and holds it. (The same method as about fifteen numpy calls over chunks
+of rows took 6.5 ns a row.) With the table, rows can also be returned as codes (the rank of
+their pixel among the table's), which :mod:`.pixels` counts without another pass.
 
 Exactness. ``a - b`` and ``a + b`` computed here and in hpgeom differ by rounding (a few
 float64 roundings of numbers below ``5 nside``, and ``sin(dec)`` against hpgeom's
@@ -32,13 +33,13 @@ well, so every row gets hpgeom's answer, bit for bit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
 from typing import Any
 
 import hpgeom
 import numpy as np
 import numpy.typing as npt
 
+from skydask.analyses.depthmap.kernels import edge_lines_to_nested, equatorial_pixels
 from skydask.catalog.reader import Chunks
 
 __all__ = ["chunked_pixel_codes", "nested_pixels", "piece_bounds"]
@@ -46,7 +47,6 @@ __all__ = ["chunked_pixel_codes", "nested_pixels", "piece_bounds"]
 FloatArray = npt.NDArray[np.float64]
 Int64Array = npt.NDArray[np.int64]
 
-_CHUNK = 1 << 14  # rows per step: the work arrays (6 of 128 kB) stay in the CPU's L2 cache
 _HPGEOM_CHUNK = 1 << 16  # rows per hpgeom call: 2 ms holding the GIL
 _TWO_THIRDS = 2.0 / 3.0
 _ZONE_MARGIN = 1e-9  # |sin dec| this close to 2/3 goes to hpgeom (zone decided by rounding)
@@ -56,10 +56,7 @@ _RA_MARGIN = 1e-6  # deg: ra this close to 0/360 goes to hpgeom (phi wraps there
 _TRUNCATION = 1e-10  # largest truncation error of the sine polynomial used (else np.sin)
 _TABLE_CELLS = 1 << 18  # (jp, jm) table size limit; wider ranges use the formula per row
 _ROWS_PER_CELL = 8  # a table costs ~80 ns a cell and saves ~18 ns a row: only for many rows
-_RADIANS = math.pi / 180.0
-_UTAB = np.array(
-    [sum(((v >> i) & 1) << (2 * i) for i in range(8)) for v in range(256)], dtype=np.int64
-)  # spreads the 8 bits of a byte to the even bits of 16
+_NO_TABLE = np.empty(0, dtype=np.int64)
 
 
 def nested_pixels(
@@ -218,38 +215,13 @@ def _hpgeom(nside: int, ra: FloatArray, dec: FloatArray) -> Int64Array:
     return out
 
 
-def edge_lines_to_nested(order: int, jp: Int64Array, jm: Int64Array) -> Int64Array:
-    """NESTED pixel of equatorial-zone edge-line indices, as Healpix C++'s ``loc2pix``.
-
-    Examples
-    --------
-    >>> edge_lines_to_nested(0, np.array([0, 0, 1]), np.array([0, 1, 0])).tolist()
-    [4, 0, 8]
-    """
-    nside = 1 << order
-    ifp, ifm = jp >> order, jm >> order
-    face = np.where(ifp == ifm, ifp | 4, np.where(ifp < ifm, ifp, ifm + 8))
-    ix = jm & (nside - 1)
-    iy = nside - (jp & (nside - 1)) - 1
-    return (face << (2 * order)) + _spread_bits(ix) + (_spread_bits(iy) << 1)
-
-
-def _spread_bits(v: Int64Array) -> Int64Array:
-    """Bit ``i`` of ``v`` to bit ``2 i`` (``v < 2**32``)."""
-    out = _UTAB[v & 0xFF]
-    for shift in (8, 16, 24):
-        if (v >> shift).any():
-            out = out | (_UTAB[(v >> shift) & 0xFF] << (2 * shift))
-    return out
-
-
 class _Equatorial:
     """The fast path for rows known to lie in a box of the equatorial zone (see module)."""
 
     def __init__(
         self,
         order: int,
-        coefficients: list[float],
+        coefficients: FloatArray,
         centre: float,
         margin: float,
         table: tuple[Int64Array, int, int, int] | None,
@@ -281,7 +253,9 @@ class _Equatorial:
         truncation = half ** (degree + 1) / math.factorial(degree + 1)
         s, c = math.sin(centre), math.cos(centre)
         cycle = [s, c, -s, -c]
-        coefficients = [0.75 * nside * cycle[k % 4] / math.factorial(k) for k in range(degree + 1)]
+        coefficients = np.array(
+            [0.75 * nside * cycle[k % 4] / math.factorial(k) for k in range(degree + 1)]
+        )
         margin = 1e-9 + 1e-12 * nside + 0.75 * nside * truncation
         # edge lines of the box's corners, widened by one line each way
         a_lo, a_hi = nside * (0.5 + ra_lo / 90.0), nside * (0.5 + ra_hi / 90.0)
@@ -305,22 +279,16 @@ class _Equatorial:
 
         Rows must lie in the box; ``coded`` is reset to None if a row left to hpgeom has a
         pixel outside the table (which the table's widening by one line rules out)."""
-        size = min(_CHUNK, len(ra))
-        # work arrays reused by every chunk: fresh ones would be page-faulted in each time
-        work = _Work(
-            np.empty(size), np.empty(size), np.empty(size), np.empty(size),
-            np.empty(size, dtype=np.int64), np.empty(size, dtype=bool),
+        ra = np.ascontiguousarray(ra, dtype=np.float64)
+        dec = np.ascontiguousarray(dec, dtype=np.float64)
+        table, jp0, jm0, width = self.table if self.table is not None else (_NO_TABLE, 0, 0, 0)
+        doubtful = np.empty(len(ra), dtype=np.int64)  # pages untouched unless written
+        n_doubtful = equatorial_pixels(
+            ra, dec, out, self.order, self.centre, self.coefficients, self.margin,
+            table, jp0, jm0, width, doubtful,
         )  # fmt: skip
-        doubtful: list[npt.NDArray[np.intp]] = []
-        for start in range(0, len(ra), _CHUNK):
-            end = min(start + _CHUNK, len(ra))
-            bad = self._chunk(
-                ra[start:end], dec[start:end], out[start:end], work.first(end - start)
-            )
-            if bad is not None:
-                doubtful.append(bad + start)
-        if doubtful:
-            rows = np.concatenate(doubtful)
+        if n_doubtful:
+            rows = doubtful[:n_doubtful]
             exact = hpgeom.angle_to_pixel(self.nside, ra[rows], dec[rows], nest=True, lonlat=True)
             if self.coded is None:
                 out[rows] = exact
@@ -334,62 +302,3 @@ class _Equatorial:
                     return out
                 out[rows] = code
         return out
-
-    def _chunk(
-        self, ra: FloatArray, dec: FloatArray, out: Int64Array, w: _Work
-    ) -> npt.NDArray[np.intp] | None:
-        """Pixels of one chunk into ``out``; returns the rows left to hpgeom (or None).
-
-        With ``u = a - b - 1/2`` (and ``v = a + b - 1/2``), ``jp = rint(u)`` whenever
-        ``|u - rint(u)| < 1/2 - margin``; other rows are doubtful. The table index is formed
-        in float64 (exact: small integers) and converted once.
-        """
-        nside = self.nside
-        a, b, h, d = w.a, w.b, w.h, w.d
-        np.multiply(ra, nside / 90.0, out=a)
-        a += 0.5 * nside - 0.5
-        np.multiply(dec, _RADIANS, out=h)
-        h -= self.centre
-        coefficients = self.coefficients
-        np.multiply(h, coefficients[-1], out=b)  # b = 3/4 nside sin(dec), Horner's scheme
-        b += coefficients[-2]
-        for c in reversed(coefficients[:-2]):
-            b *= h
-            b += c
-        np.subtract(a, b, out=h)  # u
-        a += b  # v
-        np.rint(h, out=b)  # jp
-        h -= b
-        np.abs(h, out=h)
-        np.rint(a, out=d)  # jm
-        a -= d
-        np.abs(a, out=a)
-        np.maximum(h, a, out=h)
-        bad = np.greater(h, 0.5 - self.margin, out=w.bad)
-        if self.table is None:
-            out[:] = edge_lines_to_nested(self.order, b.astype(np.int64), d.astype(np.int64))
-        else:
-            pixels, jp0, jm0, width = self.table
-            b *= width
-            b += d
-            b -= jp0 * width + jm0
-            np.copyto(w.index, b, casting="unsafe")
-            pixels.take(w.index, out=out, mode="clip")
-        return np.flatnonzero(bad) if bad.any() else None
-
-
-@dataclass(frozen=True)
-class _Work:
-    """Scratch arrays of :meth:`_Equatorial._chunk`."""
-
-    a: FloatArray
-    b: FloatArray
-    h: FloatArray
-    d: FloatArray
-    index: Int64Array
-    bad: npt.NDArray[np.bool_]
-
-    def first(self, n: int) -> _Work:
-        if n == len(self.a):
-            return self
-        return _Work(*(getattr(self, f.name)[:n] for f in fields(self)))

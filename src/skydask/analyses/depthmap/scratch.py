@@ -1,7 +1,7 @@
 """Work arrays reused from one partition to the next, one set per thread.
 
-A tract partition's reduction needs about 40 MB of temporary arrays (pixel numbers, sort
-keys, the row order, a band's sorted errors). Fresh arrays that large come from ``mmap``,
+A tract partition's reduction needs about 40 MB of temporary arrays (pixel numbers, the
+rows' slots, a band's sorted errors). Fresh arrays that large come from ``mmap``,
 and the kernel zeroes every page on first touch: 2-4 ms per 10 MB, a tenth of the
 reduction. :class:`Scratch` keeps them per thread (dask's threaded scheduler runs
 partitions on a few threads) for as long as its owner, the reducer of one ``depth_map``
