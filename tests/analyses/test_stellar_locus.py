@@ -666,3 +666,35 @@ def test_a_strip_remembered_for_the_next_pass_gives_what_a_fresh_one_does() -> N
         ends = sorted(float(v) for v in line.along(np.array([x1, x2]), np.array([y1, y2])))
         assert tasks[0].values(kept)[1].size == np.count_nonzero((t > ends[0]) & (t < ends[1]))
     assert kept.memo and not pickle.loads(pickle.dumps(kept)).memo
+
+
+@pytest.mark.parametrize(
+    "edges",
+    [
+        None,  # Covey's g-i bins
+        (0.1, 0.2, 0.3),
+        (-1.0, -0.999, 0.5, 0.5000001, 3.0, 10.0),  # very unequal widths
+    ],
+)
+def test_bin_index_equals_searchsorted(edges: tuple[float, ...] | None) -> None:
+    """The g-i binning's lookup against ``np.searchsorted``: values on, just below and just
+    above every edge, random values, and NaN and infinities (-1, as outside the edges)."""
+    from skydask.analyses.locus.selection import covey_edges
+    from skydask.analyses.locus.stars import bin_index
+
+    e = np.asarray(covey_edges() if edges is None else edges, dtype=np.float64)
+    rng = np.random.default_rng(4)
+    values = np.concatenate(
+        [
+            e,
+            np.nextafter(e, -np.inf),
+            np.nextafter(e, np.inf),
+            rng.uniform(e[0] - 1, e[-1] + 1, 20_000),
+            [np.nan, np.inf, -np.inf],
+        ]
+    )
+    inside = (values >= e[0]) & (values < e[-1])
+    expected = np.where(inside, np.searchsorted(e, values, side="right") - 1, -1)
+    got = bin_index(values, tuple(e))
+    assert got.dtype == np.int16
+    assert np.array_equal(got, expected)
