@@ -78,13 +78,20 @@ def test_demo_summary_matches_the_data(
     assert abs(summary["counts_to_median_depth"]["i"] - exact) <= 0.01 * exact
 
 
-def test_cluster_info_prints_the_job_script(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cluster_info_prints_the_job_script(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SCRATCH", raising=False)
     assert main(["cluster-info"]) == 0
     assert "nersc-perlmutter" in capsys.readouterr().out
     assert main(["cluster-info", "nersc-perlmutter"]) == 0
     out = capsys.readouterr().out
     assert "#SBATCH --constraint=cpu" in out
     assert "WARNING: 'account' is empty" in out
+    # $SCRATCH is not set on this machine: said, and no literal '$SCRATCH' directory made
+    assert "WARNING: cluster profile 'nersc-perlmutter': log_directory" in out
+    assert "#SBATCH -e" not in out and not (tmp_path / "$SCRATCH").exists()
     assert main(["cluster-info", "no-such-site"]) == 2
 
 

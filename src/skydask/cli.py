@@ -134,6 +134,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_cluster_info(args: argparse.Namespace) -> int:
     from skydask.cluster import available_profiles, job_script, load_profile
+    from skydask.cluster.slurm import log_directory_warning
 
     if args.profile is None:
         for name, path in sorted(available_profiles().items()):
@@ -152,6 +153,8 @@ def _cmd_cluster_info(args: argparse.Namespace) -> int:
     print(f"# {jobs} job(s) of this script, security={profile.security}; nothing is submitted")
     if "account" in profile.jobqueue and not profile.jobqueue["account"]:
         print("# WARNING: 'account' is empty in this profile; this site needs one (see the file)")
+    if profile.kind == "slurm" and (problem := log_directory_warning(profile)):
+        print(f"# WARNING: {problem}; shown without it")
     print(job_script(profile.source))
     return 0
 

@@ -9,6 +9,7 @@ import pytest
 
 from skydask.cluster import available_profiles, job_script, load_profile
 from skydask.cluster.profile import parse_duration
+from skydask.cluster.slurm import slurm_arguments
 from skydask.errors import SpecError
 
 
@@ -19,7 +20,11 @@ def test_shipped_profiles() -> None:
 
 
 @pytest.mark.parametrize("name", ["localhost-slurm", "nersc-perlmutter", "ccin2p3"])
-def test_job_script_contains_the_profiles_directives(name: str) -> None:
+def test_job_script_contains_the_profiles_directives(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCRATCH", str(tmp_path))  # Perlmutter's logs go to $SCRATCH
+    monkeypatch.setenv("HOME", str(tmp_path))  # and the others' to ~: nothing made outside
     profile = load_profile(name)
     script = (
         job_script(name, account="m1727")
@@ -86,3 +91,23 @@ def test_worker_environ_reaches_the_job_script() -> None:
     bad = {"skydask.cluster.worker-environ": ["MALLOC_TRIM_THRESHOLD_"]}
     with dask.config.set(bad), pytest.raises(SpecError, match="worker-environ must be a mapping"):
         job_script("localhost-slurm")
+
+
+def test_log_directory_variables_are_expanded_before_sbatch_sees_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SLURM does not expand ``$SCRATCH`` in ``#SBATCH -e``: the path is expanded on the
+    submitting host, and an unset variable is an error naming it, not a directory literally
+    called ``$SCRATCH`` in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCRATCH", str(tmp_path / "scratch"))
+    script = job_script("nersc-perlmutter", account="m1727")
+    logs = tmp_path / "scratch" / "skydask" / "dask-logs"
+    assert f"#SBATCH -e {logs}/" in script and "$SCRATCH" not in script
+    monkeypatch.delenv("SCRATCH")
+    # starting the cluster (these arguments) stops, naming the setting and the variable
+    with pytest.raises(SpecError, match=r"log_directory '\$SCRATCH/skydask/dask-logs'"):
+        slurm_arguments(load_profile("nersc-perlmutter"))
+    # showing the script leaves the log lines out (the CLI says why)
+    assert "#SBATCH -e" not in job_script("nersc-perlmutter", account="m1727")
+    assert not (tmp_path / "$SCRATCH").exists()

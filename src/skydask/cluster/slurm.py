@@ -92,16 +92,26 @@ def temporary_security(directory: Path) -> Security:
     )
 
 
-def slurm_arguments(profile: Profile) -> dict[str, Any]:
-    """The SLURMCluster keyword arguments for a profile (without security)."""
+def slurm_arguments(profile: Profile, preview: bool = False) -> dict[str, Any]:
+    """The SLURMCluster keyword arguments for a profile (without security).
+
+    ``preview``: for showing the job script only; a log directory naming an unset variable
+    is then left out (:func:`log_directory_warning` says so) instead of raising."""
     if profile.kind != "slurm":
         raise SpecError(
             f"cluster profile {profile.name!r} is of kind {profile.kind!r}, not 'slurm'"
         )
     args = dict(profile.jobqueue)
-    for key in ("log_directory", "local_directory"):
-        if args.get(key) and not str(args[key]).startswith("$"):
-            args[key] = str(Path(str(args[key])).expanduser())
+    if args.get("log_directory"):
+        try:
+            args["log_directory"] = _log_directory(profile.name, str(args["log_directory"]))
+        except SpecError:
+            if not preview:
+                raise
+            args["log_directory"] = None
+    if args.get("local_directory") and not str(args["local_directory"]).startswith("$"):
+        # a variable ($TMPDIR) is left to the job's shell, on the node that runs the worker
+        args["local_directory"] = str(Path(str(args["local_directory"])).expanduser())
     walltime = parse_duration(args.get("walltime") or dask.config.get("jobqueue.slurm.walltime"))
     margin = parse_duration(profile.lifetime_margin)
     lifetime = max(60.0, walltime - margin)
@@ -129,12 +139,40 @@ def slurm_arguments(profile: Profile) -> dict[str, Any]:
     return args
 
 
+def _log_directory(profile: str, value: str) -> str:
+    """A profile's ``log_directory`` with ``~`` and environment variables expanded here.
+
+    It ends up in ``#SBATCH -o`` / ``-e`` lines, which SLURM does not expand, and
+    dask-jobqueue creates it on the submitting host: ``$SCRATCH/...`` left as it is made a
+    directory literally named ``$SCRATCH`` in the working directory, where the logs went.
+    """
+    expanded = os.path.expandvars(os.path.expanduser(value))
+    if "$" in expanded:
+        raise SpecError(
+            f"cluster profile {profile!r}: log_directory {value!r} names an environment "
+            f"variable that is not set here ({expanded!r} after expansion); SLURM does not "
+            "expand variables in #SBATCH lines, so set it or give the directory as a path"
+        )
+    return expanded
+
+
+def log_directory_warning(profile: Profile) -> str | None:
+    """Why a profile's job could not start from this machine because of its log directory
+    (an unset environment variable), or None."""
+    value = profile.jobqueue.get("log_directory")
+    try:
+        _log_directory(profile.name, str(value)) if value else None
+    except SpecError as err:
+        return str(err)
+    return None
+
+
 def start_slurm_cluster(profile: Profile) -> SlurmSetup:
     """Start a SLURMCluster for a profile and scale it (adaptively) to its jobs."""
     from dask_jobqueue import SLURMCluster
 
     args = slurm_arguments(profile)
-    if args.get("log_directory") and not str(args["log_directory"]).startswith("$"):
+    if args.get("log_directory"):
         Path(args["log_directory"]).mkdir(parents=True, exist_ok=True)
     tls_dir: Path | None = None
     if profile.security == "tls":
@@ -170,7 +208,7 @@ def render_job_script(profile: Profile) -> str:
     """
     from dask_jobqueue.slurm import SLURMJob
 
-    args = slurm_arguments(profile)
+    args = slurm_arguments(profile, preview=True)
     for key in ("scheduler_options", "n_workers"):
         args.pop(key, None)
     protocol = "tls://" if profile.security == "tls" else "tcp://"
