@@ -52,24 +52,26 @@ pass (:mod:`.kernels`; 1 ms for a DC2 tract of 1.24 million rows, where numpy's 
 each pixel owns a row of slots, its width rounded up (at most 3 % of padding, +inf) so that
 pixels of equal width form 2-d blocks whose rows numpy sorts independently
 (``ndarray.sort(axis=1)``, about a thousand values a row). Per band this costs one scatter
-of the errors into the layout (2 ns a value) and the row sorts (1.7 ns a value), where one
-sort of 64-bit ``(pixel, error bits)`` keys per band took 11-13 ms a million; the grouping
-(about 3 ms a million rows, with the counts) is paid once. (Measured and not kept: a
-``np.partition`` at the needed ranks instead of the row sort, slower with more than one
-rank; gathering the six bands as one interleaved array, or two as one 64-bit array, slower
-than six gathers with the copies it needs; a stable radix ``argsort`` of 16-bit codes
-instead of the key sort, three times slower.) The large work arrays (pixels, row slots,
-sorted errors) are kept per thread from one partition to the next (:mod:`.scratch`): fresh
-ones cost as much again in page faults. A merge of partitions concatenates the carried
-errors, pixel by pixel and as slices, into the same kind of layout and sorts its rows,
-instead of sorting every carried value again as a 64-bit key (a third of the time or less).
-A pixel that only one of the merged summaries holds keeps its sorted run where it is: at the
-root those are mostly the footprint's outer edge, which would otherwise be copied and sorted
-again. Big merges (a million carried values or more; in practice the root, which runs while
-the other cores idle) work on their bands in threads: the bands are independent, and numpy
-releases the GIL for nearly all of the work (the root of the 20-million-row benchmark went
-from 0.08-0.09 s to 0.06 s). Narrower trees, which would start merging while the scan still
-runs, remained slower (fan-in 8 and 5 against 32).
+of the errors into the layout (compiled, :func:`~.kernels.scatter`, from 32-bit slots: a
+tract's band is scattered and sorted in 2.5 ms, against 3.1 ms with numpy's indexed
+assignment) and the row sorts (1.7 ns a value), where one sort of 64-bit ``(pixel, error
+bits)`` keys per band took 11-13 ms a million; the grouping (about 3 ms a million rows, with
+the counts) is paid once. (Measured and not kept: a ``np.partition`` at the needed ranks
+instead of the row sort, slower with more than one rank; gathering the six bands as one
+interleaved array, or two as one 64-bit array, slower than six gathers with the copies it
+needs; a stable radix ``argsort`` of 16-bit codes instead of the key sort, three times
+slower.) The large work arrays (pixels, row slots, sorted errors) are kept per thread from
+one partition to the next (:mod:`.scratch`): fresh ones cost as much again in page faults. A
+merge of partitions concatenates the carried errors, pixel by pixel and as slices, into the
+same kind of layout and sorts its rows, instead of sorting every carried value again as a
+64-bit key (a third of the time or less). A pixel that only one of the merged summaries
+holds keeps its sorted run where it is: at the root those are mostly the footprint's outer
+edge, which would otherwise be copied and sorted again. Big merges (a million carried values
+or more; in practice the root, which runs while the other cores idle) work on their bands in
+threads: the bands are independent, and numpy releases the GIL for nearly all of the work
+(the root of the 20-million-row benchmark went from 0.08-0.09 s to 0.06 s). Narrower trees,
+which would start merging while the scan still runs, remained slower (fan-in 8 and 5 against
+32).
 
 Chunks. The partial works on the columns where the reader decoded them, one NumPy view of
 Arrow's buffer per row group (:func:`~skydask.catalog.reader.read_chunks`), never joined
@@ -107,7 +109,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from skydask.analyses.depthmap.kernels import fill_slots
+from skydask.analyses.depthmap.kernels import fill_slots, scatter
 from skydask.analyses.depthmap.positions import chunked_pixel_codes, nested_pixels, piece_bounds
 from skydask.analyses.depthmap.scratch import Scratch
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN, HEALPIX29_ORDER
@@ -314,7 +316,7 @@ class _PixelRows:
     counts: Int64Array
     layout: _Layout
     runs: list[tuple[int, int, int]] | None
-    inverse: IntpArray | None
+    inverse: npt.NDArray[np.integer[Any]] | None  # int32 or intp
     pads: IntpArray | None
 
     @classmethod
@@ -374,7 +376,8 @@ class _PixelRows:
             cursor[codes] = layout.offset
         else:
             cursor = layout.offset.copy()
-        inverse = scratch.get("inverse", n + 1, np.intp)
+        # 32-bit slots when they fit: the bands' scatters read them six times
+        inverse = scratch.get("inverse", n + 1, np.int32 if layout.size < 1 << 31 else np.intp)
         if rows is not None:
             inverse[:n] = layout.size
         inverse[n] = layout.size
@@ -406,7 +409,7 @@ class _PixelRows:
         else:
             assert self.inverse is not None and self.pads is not None
             for first, piece in values:  # scattered where the reader left them: no join
-                held[self.inverse[first : first + len(piece)]] = piece
+                scatter(piece, self.inverse[first : first + len(piece)], held)
             buffer[self.pads] = np.inf
         self.layout.sort_rows(buffer)
         start, counts = self.layout.offset.copy(), self.counts.copy()
