@@ -33,7 +33,16 @@ __all__ = ["edge_lines_to_nested", "equatorial_pixels", "fill_slots", "scatter"]
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
-_jit = numba.njit(nogil=True, cache=True)
+
+def _jit(function: Any) -> Any:
+    """``numba.njit`` releasing the GIL, cached on disk where numba finds a writable place
+    (beside this file, else the user's cache directory); where it finds none (a read-only
+    installation run with a read-only home, as in some containers) numba refuses to cache,
+    and each process compiles the kernels anew instead of failing to import."""
+    try:
+        return numba.njit(nogil=True, cache=True)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True)(function)
 
 
 @_jit
