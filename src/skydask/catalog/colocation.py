@@ -35,9 +35,10 @@ import dask.dataframe as dd
 import pandas as pd
 
 from skydask.catalog.catalog import Catalog
+from skydask.catalog.footers import as_bound
 from skydask.catalog.healpix_index import parse_hats_pixel_path
 from skydask.catalog.reader import MemoryPiece, ParquetPiece, ReadPlan, read_piece
-from skydask.catalog.sources import ParquetSource, _as_bound
+from skydask.catalog.sources import ParquetSource
 from skydask.errors import SchemaError
 from skydask.scheduling import active_client
 
@@ -114,7 +115,7 @@ def _piece_value(catalog: Catalog, piece: Piece, key: str) -> object | None:
         b = bounds[rg]
         if b is None:
             return None
-        lo, hi = _as_bound(b[0]), _as_bound(b[1])
+        lo, hi = as_bound(b[0]), as_bound(b[1])
         if lo is None or lo != hi or (value is not None and value != lo):
             return None
         value = lo

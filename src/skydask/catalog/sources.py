@@ -9,7 +9,6 @@ paths, hive keys from directory names, and min/max statistics from Parquet foote
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 import skydask.config  # noqa: F401  (registers the defaults read below)
-from skydask.catalog.footers import FileFooter, FooterIndex, read_footer
+from skydask.catalog.footers import FileFooter, FooterIndex, as_bound, read_footer
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN
 from skydask.catalog.layout import Layout
 from skydask.catalog.reader import MemoryPiece, ParquetPiece
@@ -60,20 +59,11 @@ class PruneStats:
     rows_kept: int = 0
 
 
-def _as_bound(value: object) -> float | None:
-    if isinstance(value, bool | np.bool_):
-        return float(value)
-    if isinstance(value, int | float | np.integer | np.floating):
-        v = float(value)
-        return None if math.isnan(v) else v
-    return None
-
-
 def _group_bounds(
     lows: Sequence[object | None], highs: Sequence[object | None]
 ) -> tuple[float, float] | None:
-    lo = [_as_bound(v) for v in lows]
-    hi = [_as_bound(v) for v in highs]
+    lo = [as_bound(v) for v in lows]
+    hi = [as_bound(v) for v in highs]
     if any(v is None for v in lo + hi):
         return None
     return min(v for v in lo if v is not None), max(v for v in hi if v is not None)
@@ -193,13 +183,9 @@ class ParquetSource:
         n = footer.num_row_groups
         keys = dict(partition_values)
         # per filter column, each row group's (min, max) as numbers, None where unknown
-        per_column = {
-            c: [None if b is None else _group_bounds([b[0]], [b[1]]) for b in footer.bounds(c)]
-            for c in filter_columns
-            if c not in keys
-        }
+        per_column = {c: footer.numeric_bounds(c) for c in filter_columns if c not in keys}
         spatial = (
-            {c: footer.bounds(c) for c in (query.ra_column, query.dec_column) if c}
+            {c: footer.numeric_bounds(c) for c in (query.ra_column, query.dec_column) if c}
             if query.regions
             else {}
         )
@@ -231,7 +217,7 @@ class ParquetSource:
     @staticmethod
     def _regions_may_overlap(
         query: Query,
-        spatial: dict[str, list[tuple[object, object] | None]],
+        spatial: dict[str, list[tuple[float, float] | None]],
         hp_bounds: list[tuple[object, object] | None] | None,
         rg: int,
     ) -> bool:
@@ -249,9 +235,7 @@ class ParquetSource:
                 continue
             if ra_b is None or dec_b is None:
                 continue
-            ra_pair = _group_bounds([ra_b[0]], [ra_b[1]])
-            dec_pair = _group_bounds([dec_b[0]], [dec_b[1]])
-            if ra_pair and dec_pair and not region.may_overlap_bounds(*ra_pair, *dec_pair):
+            if not region.may_overlap_bounds(*ra_b, *dec_b):
                 return False
         return True
 
