@@ -262,21 +262,3 @@ def test_fill_slots_is_a_stable_counting_sort() -> None:
     expected_some = np.full(len(code), -1, dtype=np.intp)
     expected_some[rows[np.argsort(code[rows], kind="stable")]] = np.arange(len(rows))
     assert np.array_equal(some, expected_some)
-
-
-def test_kernels_import_and_run_where_numba_cannot_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With no writable cache location numba raises at decoration; the kernels then compile
-    per process and give the same answers."""
-    import importlib.util
-
-    import numba.core.caching as caching
-
-    from skydask.analyses.depthmap import kernels
-
-    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
-    spec = importlib.util.spec_from_file_location("kernels_uncached", kernels.__file__)
-    assert spec is not None and spec.loader is not None
-    uncached = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(uncached)
-    jp, jm = np.array([0, 0, 1, 7]), np.array([0, 1, 0, 5])
-    assert np.array_equal(uncached.edge_lines_to_nested(2, jp, jm), edge_lines_to_nested(2, jp, jm))

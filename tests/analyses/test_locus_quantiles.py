@@ -72,3 +72,75 @@ def test_a_deviation_needs_a_queued_median() -> None:
     queue = QuantileQueue()
     with pytest.raises(ValueError, match="not a queued one-group median"):
         queue.add_deviation("mad", of="median")
+
+
+def _numpy_keys(
+    groups: np.ndarray, values: np.ndarray, job: QuantileJob
+) -> tuple[np.ndarray, np.ndarray]:
+    """The keys and kept values as numpy computes them (the reference for the kernels)."""
+    binned = values
+    if job.center is not None:
+        values = binned = np.abs(values - np.asarray(job.center)[groups])
+    elif job.offset is not None:
+        binned = values - np.asarray(job.offset)[groups]
+    return groups * (job.hist.nbins + 2) + job.hist.index(binned), values
+
+
+@pytest.mark.parametrize("kind", ["plain", "offset", "center"])
+def test_compiled_counts_and_gathers_equal_numpy(kind: str) -> None:
+    """Every value's bin from the kernels equals HistSpec.index's (the driver's), on bin edges,
+    one ulp either side, and in the under- and overflow bins; counts and gathers follow."""
+    rng = np.random.default_rng(7)
+    hist = HistSpec(-2.0, 0.1, 40)
+    edges = hist.lo + hist.width * np.arange(hist.nbins + 1)
+    values = np.concatenate(
+        [
+            rng.normal(0.0, 1.5, 20_000),
+            edges,
+            np.nextafter(edges, -np.inf),
+            np.nextafter(edges, np.inf),
+            [-1e9, 1e9],
+        ]
+    )
+    ngroups = 1 if kind == "plain" else 5
+    groups = rng.integers(0, ngroups, len(values))
+    shifts = tuple(rng.normal(0, 0.3, ngroups).tolist())
+
+    @dataclass(frozen=True)
+    class Grouped:
+        def values(self, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return groups, part
+
+    job = QuantileJob(
+        Grouped(),
+        hist,
+        ngroups,
+        (0.5,),
+        center=shifts if kind == "center" else None,
+        offset=shifts if kind == "offset" else None,
+    )
+    keys, kept = _numpy_keys(groups, values, job)
+    size = ngroups * (hist.nbins + 2)
+    assert np.array_equal(job.counts(values), np.bincount(keys, minlength=size))
+    wanted = np.zeros(size, dtype=bool)
+    wanted[rng.choice(size, size // 3, replace=False)] = True
+    got_keys, got_values = job.gather(values, wanted)
+    assert np.array_equal(got_keys, keys[wanted[keys]])
+    assert np.array_equal(got_values, kept[wanted[keys]])
+
+
+def test_density_grid_equals_numpy() -> None:
+    """The colour-colour density grid against numpy's floor and bincount, edges included."""
+    from skydask.analyses.locus.kernels import grid_counts
+
+    rng = np.random.default_rng(3)
+    x0, x1, nx, y0, y1, ny = -0.4, 2.0, 48, -0.4, 2.6, 60
+    x = np.concatenate([rng.uniform(-1, 3, 50_000), np.linspace(x0, x1, 49), [np.nan]])
+    y = np.concatenate([rng.uniform(-1, 3, 50_000), np.linspace(y0, y1, 49), [0.5]])
+    ix = np.floor((x - x0) / (x1 - x0) * nx)
+    iy = np.floor((y - y0) / (y1 - y0) * ny)
+    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    expected = np.bincount((ix[inside] * ny + iy[inside]).astype(np.int64), minlength=nx * ny)
+    counts = np.zeros(nx * ny, dtype=np.int64)
+    grid_counts(x, y, x0, x1 - x0, nx, y0, y1 - y0, ny, counts)
+    assert np.array_equal(counts, expected)

@@ -12,11 +12,8 @@ each: on a DC2 tract of 1.24 million rows, the pixels take 5.6 against 8.0 ms, t
 against 41-44 ms with the scatters compiled and the slots stored as 32-bit integers (one
 thread, nothing else running).
 
-Each kernel releases the GIL (``nogil``), so dask's threads reduce two partitions at once,
-and is cached on disk (``cache``): numba compiles it once per installation (about 0.4 s) and
-later processes, the cluster's workers included, load it. The price is memory: a process
-that loads the kernels holds about 95 MB more (numba's compiler and LLVM, private to each
-process), which is why only the depth map imports this module.
+The kernels are compiled as :mod:`skydask.analyses.compiled` says (released GIL, cached on
+disk, about 95 MB of memory per process that loads them).
 """
 
 from __future__ import annotations
@@ -24,9 +21,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
+
+from skydask.analyses.compiled import jit
 
 __all__ = ["edge_lines_to_nested", "equatorial_pixels", "fill_slots", "scatter"]
 
@@ -34,18 +32,7 @@ Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
 
-def _jit(function: Any) -> Any:
-    """``numba.njit`` releasing the GIL, cached on disk where numba finds a writable place
-    (beside this file, else the user's cache directory); where it finds none (a read-only
-    installation run with a read-only home, as in some containers) numba refuses to cache,
-    and each process compiles the kernels anew instead of failing to import."""
-    try:
-        return numba.njit(nogil=True, cache=True)(function)
-    except RuntimeError:  # "cannot cache function ...: no locator available"
-        return numba.njit(nogil=True)(function)
-
-
-@_jit
+@jit
 def _spread(v: int) -> int:  # pragma: no cover - compiled
     """Bit ``i`` of ``v`` to bit ``2 i`` (``0 <= v < 2**32``): the standard interleave."""
     v = (v | (v << 16)) & 0x0000FFFF0000FFFF
@@ -55,7 +42,7 @@ def _spread(v: int) -> int:  # pragma: no cover - compiled
     return (v | (v << 1)) & 0x5555555555555555
 
 
-@_jit
+@jit
 def _nested(order: int, jp: int, jm: int) -> int:  # pragma: no cover - compiled
     """NESTED pixel of the equatorial zone's edge lines ``(jp, jm)`` (Healpix C++'s
     ``loc2pix``)."""
@@ -72,7 +59,7 @@ def _nested(order: int, jp: int, jm: int) -> int:  # pragma: no cover - compiled
     return (face << (2 * order)) + _spread(ix) + (_spread(iy) << 1)
 
 
-@_jit
+@jit
 def _nested_array(order: int, jp: Ints, jm: Ints, out: Ints) -> None:  # pragma: no cover
     for i in range(len(jp)):
         out[i] = _nested(order, jp[i], jm[i])
@@ -95,7 +82,7 @@ def edge_lines_to_nested(
     return out
 
 
-@_jit
+@jit
 def equatorial_pixels(  # pragma: no cover - compiled
     ra: Floats,
     dec: Floats,
@@ -154,7 +141,7 @@ def equatorial_pixels(  # pragma: no cover - compiled
     return n_doubtful
 
 
-@_jit
+@jit
 def fill_slots(  # pragma: no cover - compiled
     code: npt.NDArray[np.integer[Any]], rows: Ints, cursor: Ints, inverse: npt.NDArray[np.intp]
 ) -> None:
@@ -176,7 +163,7 @@ def fill_slots(  # pragma: no cover - compiled
             cursor[c] += 1
 
 
-@_jit
+@jit
 def scatter(  # pragma: no cover - compiled
     values: npt.NDArray[Any], slots: npt.NDArray[np.integer[Any]], out: npt.NDArray[Any]
 ) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from skydask.analyses.locus import kernels
 from skydask.analyses.locus.config import ColourPlane, LocusFit
 from skydask.analyses.locus.stars import StarArrays, locus_key, pair_key
 
@@ -314,16 +315,9 @@ class DensityTask:
     def partial(self, stars: StarArrays) -> dict[str, Any]:
         x, y = stars.pairs[pair_key(self.plane.x, self.plane.y, self.selection)]
         (x0, x1, nx), (y0, y1, ny) = self.x_range, self.y_range
-        ix, iy = x - x0, y - y0  # floor((x - x0) / (x1 - x0) * nx), in place
-        ix /= x1 - x0
-        ix *= nx
-        np.floor(ix, out=ix)
-        iy /= y1 - y0
-        iy *= ny
-        np.floor(iy, out=iy)
-        inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-        flat = ix[inside].astype(np.int64) * ny + iy[inside].astype(np.int64)
-        return {self.key: np.bincount(flat, minlength=nx * ny)}
+        counts = np.zeros(nx * ny, dtype=np.int64)  # cells floor((x - x0) / (x1 - x0) * nx)
+        kernels.grid_counts(x, y, x0, x1 - x0, nx, y0, y1 - y0, ny, counts)
+        return {self.key: counts}
 
 
 @dataclass(frozen=True)
