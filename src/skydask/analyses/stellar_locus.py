@@ -133,6 +133,7 @@ from skydask.analyses.locus.stars import StarArrays, locus_key, pair_key, star_a
 from skydask.analyses.reduction import compute, parallel_slots, reduce_tree
 from skydask.analyses.scan import ScanPlan, scan_together
 from skydask.catalog.catalog import Catalog
+from skydask.catalog.reader import ChunkedColumns
 from skydask.data import covey_locus
 from skydask.errors import SkydaskError, SpecError
 
@@ -211,7 +212,7 @@ class _ScanPart:
     def __dask_tokenize__(self) -> str:
         return self.token
 
-    def __call__(self, frame: pd.DataFrame) -> tuple[StarArrays, dict[str, Any]]:
+    def __call__(self, frame: pd.DataFrame | ChunkedColumns) -> tuple[StarArrays, dict[str, Any]]:
         stars = star_arrays(frame, self.plan, self.ebv_quantity)
         return stars.only(self.keep), self.first(stars)
 
@@ -337,7 +338,9 @@ def stellar_locus_plan(
         (merged,) = compute(partials)  # already in memory: a lookup
         return _measure(functools.partial(_run_pass, stars, config), merged, first, plan, config)
 
-    return ScanPlan("stellar_locus", catalog, plan.quantities, plan.pushdown, collect, finish)
+    return ScanPlan(
+        "stellar_locus", catalog, plan.quantities, plan.pushdown, collect, finish, chunks=True
+    )
 
 
 class _FirstPass:
