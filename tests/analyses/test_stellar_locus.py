@@ -698,3 +698,27 @@ def test_bin_index_equals_searchsorted(edges: tuple[float, ...] | None) -> None:
     got = bin_index(values, tuple(e))
     assert got.dtype == np.int16
     assert np.array_equal(got, expected)
+
+
+def test_compiled_strip_equals_the_line_formulas() -> None:
+    """A fit's strip (points between the perpendiculars through the box ends, and their
+    distances) from the compiled pass equals Line.along and perpendicular_mmag's, bit for
+    bit, including points exactly at the strip's ends."""
+    from skydask.analyses.locus.config import RUBIN_FITS
+    from skydask.analyses.locus.fitting import Line, Region
+    from skydask.analyses.locus.stars import StarArrays
+
+    rng = np.random.default_rng(9)
+    for fit, line in ((RUBIN_FITS["w"], Line(0.39, -0.013)), (RUBIN_FITS["x"], Line(14.7, -19.7))):
+        x = rng.uniform(fit.x_min - 0.3, fit.x_max + 0.3, 50_000)
+        y = line.slope * x + line.intercept + rng.normal(0, 0.05, len(x))
+        (x1, y1), (x2, y2) = line.ends(fit)
+        x, y = np.r_[x, x1, x2], np.r_[y, y1, y2]  # on the ends: outside (strict)
+        stars = StarArrays({"c": len(x)}, {f"{fit.x}|{fit.y}@c": (x, y)}, {}, {})
+        got_x, got_y, got_d = Region("strip", line).select(stars, fit, "c")
+        t1, t2 = line.along(np.array([x1, x2]), np.array([y1, y2]))
+        t = line.along(x, y)
+        inside = (t > min(t1, t2)) & (t < max(t1, t2))
+        assert not inside[-2:].any() and 1000 < inside.sum() < len(x)
+        assert np.array_equal(got_x, x[inside]) and np.array_equal(got_y, y[inside])
+        assert np.array_equal(got_d, line.perpendicular_mmag(x[inside], y[inside]))

@@ -184,10 +184,14 @@ def _strip(
     x, y = stars.pairs[pair_key(fit.x, fit.y, selection)]
     (x1, y1), (x2, y2) = line.ends(fit)
     t1, t2 = (float(v) for v in line.along(np.array([x1, x2]), np.array([y1, y2])))
-    t = line.along(x, y)
-    inside = np.flatnonzero((t > min(t1, t2)) & (t < max(t1, t2)))
-    x, y = x[inside], y[inside]
-    found = (x, y, line.perpendicular_mmag(x, y))
+    # one compiled pass: the coordinate along the line, the test, the distance of those kept
+    # (the operations of Line.along and perpendicular_mmag; 3 ms a fit in numpy)
+    out = np.empty((3, len(x)))
+    n = kernels.strip(
+        x, y, line.slope, line.intercept, math.hypot(1.0, line.slope),
+        min(t1, t2), max(t1, t2), out[0], out[1], out[2],
+    )  # fmt: skip
+    found = (out[0, :n].copy(), out[1, :n].copy(), out[2, :n].copy())
     stars.memo[key] = (line, found)
     return found
 

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from skydask.analyses.compiled import jit
 
-__all__ = ["CENTRED", "PLAIN", "SHIFTED", "bin_counts", "bin_gather", "grid_counts"]
+__all__ = ["CENTRED", "PLAIN", "SHIFTED", "bin_counts", "bin_gather", "grid_counts", "strip"]
 
 # how a job's values are binned (QuantileJob): as they are, less their group's offset, or as
 # their absolute deviation from their group's centre (which then is the value itself)
@@ -120,3 +120,39 @@ def grid_counts(  # pragma: no cover - compiled
         iy = np.floor((y[i] - y0) / y_span * ny)
         if 0 <= ix < nx and 0 <= iy < ny:
             counts[int(ix) * ny + int(iy)] += 1
+
+
+@jit
+def strip(  # pragma: no cover - compiled
+    x: Floats,
+    y: Floats,
+    slope: float,
+    intercept: float,
+    norm: float,
+    t_lo: float,
+    t_hi: float,
+    x_out: Floats,
+    y_out: Floats,
+    d_out: Floats,
+) -> int:
+    """The points whose coordinate along a line, ``(x + slope y) / norm``, lies strictly
+    between ``t_lo`` and ``t_hi``, and their perpendicular distances in mmag, ``(y - slope x
+    - intercept) / norm * 1e3`` (``norm = hypot(1, slope)``): the operations of
+    :meth:`.fitting.Line.along` and :func:`.fitting.perpendicular_mmag`, in their order.
+    Returns how many were kept."""
+    n = 0
+    for i in range(len(x)):
+        t = slope * y[i]
+        t += x[i]
+        t /= norm
+        if t > t_lo and t < t_hi:
+            d = slope * x[i]
+            d = y[i] - d
+            d -= intercept
+            d /= norm
+            d *= 1e3
+            x_out[n] = x[i]
+            y_out[n] = y[i]
+            d_out[n] = d
+            n += 1
+    return n
