@@ -722,3 +722,68 @@ def test_compiled_strip_equals_the_line_formulas() -> None:
         assert not inside[-2:].any() and 1000 < inside.sum() < len(x)
         assert np.array_equal(got_x, x[inside]) and np.array_equal(got_y, y[inside])
         assert np.array_equal(got_d, line.perpendicular_mmag(x[inside], y[inside]))
+
+
+@pytest.mark.parametrize("extinction", [False, True])
+def test_star_arrays_equal_numpy(synth_small: pd.DataFrame, extinction: bool) -> None:
+    """The compiled star arrays (colour pairs, principal colours, locus colours with their
+    g-i bins) equal the same formulas written in numpy, bit for bit, on a partition with
+    non-finite magnitudes."""
+    from skydask.analyses.locus.config import StellarLocusConfig, colour_bands
+    from skydask.analyses.locus.selection import build_plan
+    from skydask.analyses.locus.stars import bin_index, locus_key, pair_key, star_arrays
+    from skydask.schema import expressions as ex
+
+    config = StellarLocusConfig(extinction="ebv" if extinction else "none")
+    cat = skydask.from_pandas(synth_small, npartitions=1)
+    plan = build_plan(cat, config)
+    frame = cat.select(list(plan.quantities)).where(plan.pushdown or "True").compute()
+    frame = frame.reset_index(drop=True)
+    frame.loc[::50, "mag_g"] = np.nan  # some stars without a colour
+    stars = star_arrays(frame, plan, config.ebv_quantity)
+
+    columns = {str(c): frame[c].to_numpy() for c in frame.columns}
+    mags = {}
+    for b in plan.bands:
+        mag = columns[f"mag_{b}"].astype(np.float64)
+        kind, source = plan.extinction[b]
+        if kind == "A":
+            mag = mag - columns[str(source)]
+        elif kind == "ebv":
+            mag = mag - float(source) * columns[config.ebv_quantity]
+        mags[b] = mag
+    cuts = {}
+    for sel in plan.selections:
+        mask = np.ones(len(frame), dtype=bool)
+        for _, test in sel.tests:
+            mask &= np.asarray(ex.evaluate(test, columns), dtype=bool)
+        cuts[sel.key] = np.flatnonzero(mask)
+
+    def colour(name: str, cut: str) -> np.ndarray:
+        a, b = colour_bands(name)
+        return mags[a][cuts[cut]] - mags[b][cuts[cut]]
+
+    for x, y, cut in plan.pairs:
+        cx, cy = colour(x, cut), colour(y, cut)
+        ok = np.isfinite(cx) & np.isfinite(cy)
+        got = stars.pairs[pair_key(x, y, cut)]
+        assert np.array_equal(got[0], cx[ok]) and np.array_equal(got[1], cy[ok])
+    with np.errstate(invalid="ignore"):
+        for pc, cut in plan.principal:
+            parallel, mmag = np.zeros(len(cuts[cut])), np.zeros(len(cuts[cut]))
+            for b, c in pc.range_coeffs:
+                parallel += c * mags[b][cuts[cut]]
+            parallel += pc.range_const
+            for b, c in pc.coeffs:
+                mmag += c * mags[b][cuts[cut]]
+            mmag += pc.const
+            mmag *= 1e3
+            ok = (parallel > pc.range_min) & (parallel < pc.range_max) & np.isfinite(mmag)
+            assert np.array_equal(stars.values[pc.name], mmag[ok])
+    group = bin_index(mags["g"] - mags["i"], plan.gi_edges)
+    for name, cut in plan.locus:
+        value, g = colour(name, cut), group[cuts[cut]]
+        ok = (g >= 0) & np.isfinite(value)
+        got_group, got_value = stars.groups[locus_key(name, cut)]
+        assert np.array_equal(got_group, g[ok]) and np.array_equal(got_value, value[ok])
+    assert sum(len(v) for v in stars.values.values()) > 1000

@@ -1,5 +1,5 @@
-"""The stellar locus' compiled loops: a histogram pass's counts, a gather pass's values and
-the density grids, each in one pass over the values.
+"""The stellar locus' compiled loops: the star arrays of a partition, a histogram pass's
+counts, a gather pass's values, a fit's strip and the density grids, each in one pass.
 
 In numpy, binning a job's values for :mod:`.quantiles` took six array operations (shift,
 scale, offset, clip, truncate, and for grouped jobs a gather and a multiply-add) before the
@@ -23,7 +23,19 @@ import numpy.typing as npt
 
 from skydask.analyses.compiled import jit
 
-__all__ = ["CENTRED", "PLAIN", "SHIFTED", "bin_counts", "bin_gather", "grid_counts", "strip"]
+__all__ = [
+    "CENTRED",
+    "PLAIN",
+    "SHIFTED",
+    "bin_counts",
+    "bin_gather",
+    "colour_pairs",
+    "grid_counts",
+    "locus_colour",
+    "lookup_bins",
+    "principal_colour",
+    "strip",
+]
 
 # how a job's values are binned (QuantileJob): as they are, less their group's offset, or as
 # their absolute deviation from their group's centre (which then is the value itself)
@@ -154,5 +166,116 @@ def strip(  # pragma: no cover - compiled
             x_out[n] = x[i]
             y_out[n] = y[i]
             d_out[n] = d
+            n += 1
+    return n
+
+
+@jit
+def lookup_bins(  # pragma: no cover - compiled
+    values: Floats,
+    edges: Floats,
+    first: float,
+    per_unit: float,
+    lookup: npt.NDArray[np.int16],
+    out: npt.NDArray[np.int16],
+) -> None:
+    """The bin ``b`` with ``edges[b] <= value < edges[b + 1]`` of each value (-1 outside or
+    NaN): the lookup cell's bin, then moved past the neighbouring edges (see
+    :func:`.stars.bin_index`)."""
+    top = len(edges) - 2
+    for i in range(len(values)):
+        v = values[i]
+        if not (v >= edges[0] and v < edges[-1]):
+            out[i] = -1
+            continue
+        b = lookup[int((v - first) * per_unit)]
+        while b > 0 and v < edges[b]:
+            b -= 1
+        while b < top and v >= edges[b + 1]:
+            b += 1
+        out[i] = b
+
+
+@jit
+def colour_pairs(  # pragma: no cover - compiled
+    mags: npt.NDArray[np.float64],
+    rows: Ints,
+    xa: int,
+    xb: int,
+    ya: int,
+    yb: int,
+    x_out: Floats,
+    y_out: Floats,
+) -> int:
+    """Colours ``mags[xa] - mags[xb]`` and ``mags[ya] - mags[yb]`` (rows of ``mags``: bands)
+    at ``rows``, where both are finite; returns how many."""
+    n = 0
+    for k in range(len(rows)):
+        r = rows[k]
+        cx = mags[xa, r] - mags[xb, r]
+        cy = mags[ya, r] - mags[yb, r]
+        if np.isfinite(cx) and np.isfinite(cy):
+            x_out[n] = cx
+            y_out[n] = cy
+            n += 1
+    return n
+
+
+@jit
+def principal_colour(  # pragma: no cover - compiled
+    mags: npt.NDArray[np.float64],
+    rows: Ints,
+    bands: Ints,
+    coeffs: Floats,
+    const: float,
+    range_bands: Ints,
+    range_coeffs: Floats,
+    range_const: float,
+    range_min: float,
+    range_max: float,
+    out: Floats,
+) -> int:
+    """A principal colour in mmag, ``(sum c mag + const) 1e3``, at ``rows`` whose parallel
+    colour (the same form with the range's coefficients) lies strictly inside the range and
+    whose value is finite; returns how many. The sums start at 0 and add each term in
+    order, as :func:`.stars.star_arrays` did in numpy."""
+    n = 0
+    for k in range(len(rows)):
+        r = rows[k]
+        parallel = 0.0
+        for j in range(len(range_bands)):
+            parallel += range_coeffs[j] * mags[range_bands[j], r]
+        parallel += range_const
+        value = 0.0
+        for j in range(len(bands)):
+            value += coeffs[j] * mags[bands[j], r]
+        value += const
+        value *= 1e3
+        if parallel > range_min and parallel < range_max and np.isfinite(value):
+            out[n] = value
+            n += 1
+    return n
+
+
+@jit
+def locus_colour(  # pragma: no cover - compiled
+    mags: npt.NDArray[np.float64],
+    rows: Ints,
+    a: int,
+    b: int,
+    group: npt.NDArray[np.int16],
+    group_out: npt.NDArray[np.int16],
+    value_out: Floats,
+) -> int:
+    """The colour ``mags[a] - mags[b]`` and g-i bin of the ``rows`` in a bin (``group >= 0``)
+    with a finite colour; returns how many."""
+    n = 0
+    for k in range(len(rows)):
+        r = rows[k]
+        g = group[r]
+        value = mags[a, r] - mags[b, r]
+        if g >= 0 and np.isfinite(value):
+            group_out[n] = g
+            value_out[n] = value
             n += 1
     return n
