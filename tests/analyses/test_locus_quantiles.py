@@ -74,6 +74,12 @@ def test_a_deviation_needs_a_queued_median() -> None:
         queue.add_deviation("mad", of="median")
 
 
+def _numpy_index(hist: HistSpec, values: np.ndarray) -> np.ndarray:
+    """A bin as numpy computes it: shifted by one bin, scaled, clipped, truncated."""
+    shifted = (values - hist.lo) * (1.0 / hist.width) + 1.0
+    return np.clip(shifted, 0.0, hist.nbins + 1.0).astype(np.int64)
+
+
 def _numpy_keys(
     groups: np.ndarray, values: np.ndarray, job: QuantileJob
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -83,13 +89,14 @@ def _numpy_keys(
         values = binned = np.abs(values - np.asarray(job.center)[groups])
     elif job.offset is not None:
         binned = values - np.asarray(job.offset)[groups]
-    return groups * (job.hist.nbins + 2) + job.hist.index(binned), values
+    return groups * (job.hist.nbins + 2) + _numpy_index(job.hist, binned), values
 
 
 @pytest.mark.parametrize("kind", ["plain", "offset", "center"])
 def test_compiled_counts_and_gathers_equal_numpy(kind: str) -> None:
-    """Every value's bin from the kernels equals HistSpec.index's (the driver's), on bin edges,
-    one ulp either side, and in the under- and overflow bins; counts and gathers follow."""
+    """Every value's bin, for the passes (counts, gathers) and for the driver
+    (HistSpec.index), equals numpy's arithmetic, on bin edges, one ulp either side, and in
+    the under- and overflow bins."""
     rng = np.random.default_rng(7)
     hist = HistSpec(-2.0, 0.1, 40)
     edges = hist.lo + hist.width * np.arange(hist.nbins + 1)
@@ -119,6 +126,9 @@ def test_compiled_counts_and_gathers_equal_numpy(kind: str) -> None:
         center=shifts if kind == "center" else None,
         offset=shifts if kind == "offset" else None,
     )
+    # the driver's bins (HistSpec.index), whole arrays and single numbers alike
+    assert np.array_equal(hist.index(values), _numpy_index(hist, values))
+    assert int(hist.index(float(edges[7]))) == int(_numpy_index(hist, edges[7:8])[0])
     keys, kept = _numpy_keys(groups, values, job)
     size = ngroups * (hist.nbins + 2)
     assert np.array_equal(job.counts(values), np.bincount(keys, minlength=size))

@@ -5,9 +5,10 @@ In numpy each of these was a chain of array operations over the same values, eac
 temporary array: a locus colour's gather pass binned 330,000 values in six operations
 before looking them up (5 ms of a pass), a fit's strip took about twelve (3 ms), the star
 arrays about forty a tract (6.4 ms). The kernels do the same float64 operations in the same
-order (no fast-math), so every number is the one numpy gave: every bin is the one
-:meth:`.quantiles.HistSpec.index` gives, which the driver uses to plan the median absolute
-deviation's bins, and the tests compare each kernel with its numpy formulas bit for bit.
+order (no fast-math), so every number is the one numpy gave, and the tests compare each
+kernel with its numpy formulas bit for bit. A bin is defined once (:func:`_bin`), for the
+passes and for the driver, which plans the median absolute deviation's bins with
+:meth:`.quantiles.HistSpec.index`: the two must agree on every value.
 Compiled as :mod:`skydask.analyses.compiled` says.
 
 Measured on the 20-million-row benchmark, each step paired against the one before (4
@@ -32,6 +33,7 @@ __all__ = [
     "SHIFTED",
     "bin_counts",
     "bin_gather",
+    "bin_indices",
     "colour_pairs",
     "grid_counts",
     "locus_colour",
@@ -49,6 +51,31 @@ Ints = npt.NDArray[np.integer[Any]]
 
 
 @jit
+def _bin(value: float, lo: float, scale: float, nbins: int) -> int:  # pragma: no cover
+    """The bin of a value: 0 underflow, 1..nbins inside, nbins + 1 overflow (shifted by one
+    bin, scaled, clipped to [0, nbins + 1], then truncated, which is floor as it is >= 0).
+    The one definition of a bin: the passes and the driver's planning
+    (:meth:`.quantiles.HistSpec.index`) both bin through it."""
+    s = value - lo
+    s *= scale
+    s += 1.0
+    if s < 0.0:
+        s = 0.0
+    elif s > nbins + 1.0:
+        s = nbins + 1.0
+    return int(s)
+
+
+@jit
+def bin_indices(  # pragma: no cover - compiled
+    values: Floats, lo: float, scale: float, nbins: int, out: npt.NDArray[np.int64]
+) -> None:
+    """The bin of each value (:func:`_bin`)."""
+    for i in range(len(values)):
+        out[i] = _bin(values[i], lo, scale, nbins)
+
+
+@jit
 def _key(  # pragma: no cover - compiled
     group: int, value: float, mode: int, shift: Floats, lo: float, scale: float, nbins: int
 ) -> tuple[int, float]:
@@ -60,15 +87,7 @@ def _key(  # pragma: no cover - compiled
         binned = value
     else:
         binned = value
-    # HistSpec.index, operation for operation: shift, scale, offset by one bin, clip, truncate
-    s = binned - lo
-    s *= scale
-    s += 1.0
-    if s < 0.0:
-        s = 0.0
-    elif s > nbins + 1.0:
-        s = nbins + 1.0
-    return group * (nbins + 2) + int(s), value
+    return group * (nbins + 2) + _bin(binned, lo, scale, nbins), value
 
 
 @jit

@@ -87,20 +87,26 @@ class HistSpec:
     width: float
     nbins: int
 
-    def index(self, values: FloatArray) -> IntArray:
-        """Bin of each value: 0 underflow, 1..nbins inside, nbins + 1 overflow.
+    @property
+    def scale(self) -> float:
+        """Bins per unit of value."""
+        return 1.0 / self.width
+
+    def index(self, values: Any) -> IntArray:
+        """Bin of each value (an array of any shape, or a number): 0 underflow, 1..nbins
+        inside, nbins + 1 overflow. The passes' own definition (the kernels' ``_bin``), so
+        that the driver's planning and they agree on every value's bin.
 
         >>> HistSpec(0.0, 0.5, 2).index(np.array([-3.0, 0.0, 0.6, 1.0, 7.0])).tolist()
         [0, 1, 2, 3, 3]
         """
-        # shifted by one bin, clipped to [0, nbins + 1], then truncated (= floor, as >= 0).
-        # The passes bin in compiled loops (.kernels) with the same operations in the same
-        # order, so that this (the driver's planning) and they agree on every value's bin.
-        shifted = np.subtract(values, self.lo, out=np.empty(np.shape(values)))
-        shifted *= 1.0 / self.width
-        shifted += 1.0
-        np.clip(shifted, 0.0, self.nbins + 1.0, out=shifted)
-        return shifted.astype(np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        out = np.empty(values.shape, dtype=np.int64)
+        kernels.bin_indices(
+            np.ascontiguousarray(values).reshape(-1), self.lo, self.scale, self.nbins,
+            out.reshape(-1),
+        )  # fmt: skip
+        return out
 
     def edges(self, b: int) -> tuple[float, float]:
         """The value range of bin ``b`` (infinite for under- and overflow)."""
@@ -145,7 +151,7 @@ class QuantileJob:
         mode, shift = self._binning
         groups = groups if self.ngroups > 1 else _NO_GROUPS
         hist = self.hist
-        return groups, values, mode, shift, hist.lo, 1.0 / hist.width, hist.nbins
+        return groups, values, mode, shift, hist.lo, hist.scale, hist.nbins
 
     def counts(self, data: Any) -> IntArray:
         """Counts per flat bin key ``group * (nbins + 2) + bin`` (see :meth:`HistSpec.index`)
@@ -425,7 +431,7 @@ class _Windows:
         values = values[wanted[keys]]
         if len(values) != int(counts[list(self.gathered)].sum()):
             return None  # not every planned bin came back whole
-        # the same arithmetic as a job centred on the median (QuantileJob.keys)
+        # the same arithmetic as a job centred on the median (kernels.CENTRED)
         deviations = np.sort(np.abs(values - np.asarray([center], dtype=np.float64)[0]))
         inner = int(counts[list(self.inner)].sum())
         below = int(np.count_nonzero(deviations <= self.d_lo))
@@ -468,7 +474,7 @@ def _deviation_windows(
         return np.where(last >= first, cum[last + 1] - cum[first], 0)
 
     def bin_of(v: Any) -> Any:
-        return hist.index(np.asarray(v, dtype=np.float64))
+        return hist.index(v)
 
     def d_at(i: Any) -> Any:  # the same products as np.arange(nbins + 1) * width
         return i * hist.width

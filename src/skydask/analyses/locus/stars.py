@@ -171,10 +171,10 @@ def bin_index(values: FloatArray, edges: Sequence[float]) -> GroupArray:
     [-1, 0, 1, 1, -1, -1]
     """
     table = _bin_lookup(tuple(float(v) for v in edges))
-    e = np.asarray(edges, dtype=np.float64) if table is None else table[0]
-    with np.errstate(invalid="ignore"):
-        inside = (values >= e[0]) & (values < e[-1])
     if table is None:
+        e = np.asarray(edges, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            inside = (values >= e[0]) & (values < e[-1])
         return np.where(inside, np.searchsorted(e, values, side="right") - 1, -1).astype(np.int16)
     e, first, per_unit, lookup = table
     group = np.empty(len(values), dtype=np.int16)
