@@ -8,9 +8,9 @@ cluster's workers included, load it. Each process still pays about 0.9 s once, o
 first call: importing numba (0.37 s), the kernels' module (0.13 s) and LLVM's start with the
 first kernel loaded (0.37 s); later kernels load in a few milliseconds. The price in memory:
 a process that loads a kernel holds about 95 MB more (numba's compiler and LLVM, private to
-each process), so only the
-modules that need kernels import this one (the depth map's :mod:`.depthmap.kernels` and the
-stellar locus' :mod:`.locus.kernels`), never ``import skydask``.
+each process), so only the modules that need kernels import this one (the depth map's
+:mod:`.depthmap.kernels` and the stellar locus' :mod:`.locus.kernels`), never ``import
+skydask``.
 
 Without a writable cache location (a read-only installation run with a read-only home, as
 in some containers) numba refuses to cache at decoration; the kernels then compile in each

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 import skydask.config  # noqa: F401  (registers the defaults read below)
-from skydask.catalog.footers import FileFooter, FooterIndex, as_bound, read_footer
+from skydask.catalog.footers import FileFooter, FooterIndex, read_footer
 from skydask.catalog.healpix_index import HEALPIX29_COLUMN
 from skydask.catalog.layout import Layout
 from skydask.catalog.reader import MemoryPiece, ParquetPiece
@@ -57,16 +57,6 @@ class PruneStats:
     row_groups_total: int = 0
     row_groups_kept: int = 0
     rows_kept: int = 0
-
-
-def _group_bounds(
-    lows: Sequence[object | None], highs: Sequence[object | None]
-) -> tuple[float, float] | None:
-    lo = [as_bound(v) for v in lows]
-    hi = [as_bound(v) for v in highs]
-    if any(v is None for v in lo + hi):
-        return None
-    return min(v for v in lo if v is not None), max(v for v in hi if v is not None)
 
 
 def _every_group_may_match(
@@ -268,13 +258,17 @@ class ParquetSource:
         """Per file, the (ra_lo, ra_hi, dec_lo, dec_hi) box of its rows, from the footers."""
         boxes = []
         for footer in self.footers.footers():
-            ra, dec = footer.bounds(ra_column), footer.bounds(dec_column)
+            ra, dec = footer.numeric_bounds(ra_column), footer.numeric_bounds(dec_column)
             if any(b is None for b in ra + dec):
-                continue
-            ra_pair = _group_bounds([b[0] for b in ra if b], [b[1] for b in ra if b])
-            dec_pair = _group_bounds([b[0] for b in dec if b], [b[1] for b in dec if b])
-            if ra_pair and dec_pair:
-                boxes.append((*ra_pair, *dec_pair))
+                continue  # a row group without (numeric) statistics: the box is unknown
+            boxes.append(
+                (
+                    min(b[0] for b in ra if b),
+                    max(b[1] for b in ra if b),
+                    min(b[0] for b in dec if b),
+                    max(b[1] for b in dec if b),
+                )
+            )
         return boxes
 
 

@@ -160,8 +160,10 @@ def log_directory_warning(profile: Profile) -> str | None:
     """Why a profile's job could not start from this machine because of its log directory
     (an unset environment variable), or None."""
     value = profile.jobqueue.get("log_directory")
+    if not value:
+        return None
     try:
-        _log_directory(profile.name, str(value)) if value else None
+        _log_directory(profile.name, str(value))
     except SpecError as err:
         return str(err)
     return None

@@ -31,8 +31,6 @@ class Scratch:
     >>> a = s.get("keys", 10, np.uint32)
     >>> len(a), a.dtype.name, s.get("keys", 4, np.uint32).base is a.base
     (10, 'uint32', True)
-    >>> s.arange(5, np.uint32).tolist()
-    [0, 1, 2, 3, 4]
     """
 
     def __init__(self) -> None:
@@ -52,16 +50,6 @@ class Scratch:
         if held is None or len(held) < size:
             # a little room, so that slightly larger partitions do not reallocate
             held = arrays[(name, dt)] = np.empty(size + size // 16, dtype=dt)
-        return held[:size]
-
-    def arange(self, size: int, dtype: Any) -> npt.NDArray[Any]:
-        """``np.arange(size, dtype=dtype)``, computed once per thread (read-only)."""
-        dt = np.dtype(dtype)
-        arrays = self._arrays()
-        held = arrays.get(("arange", dt))
-        if held is None or len(held) < size:
-            held = arrays[("arange", dt)] = np.arange(size + size // 16, dtype=dt)
-            held.flags.writeable = False
         return held[:size]
 
     def __getstate__(self) -> dict[str, Any]:
