@@ -32,6 +32,9 @@ def test_same_numbers_on_slurm_workers_inside_jobs(small_catalog: Path, referenc
             ["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True
         )
         assert set(ids.values()) <= set(queue.stdout.split())
+        # the job script's exports gave the workers skydask.cluster.housekeeping's timers
+        ticks = client.run(lambda dask_worker: dask_worker.periodic_callbacks["tick"].callback_time)
+        assert set(ticks.values()) == {100}
         assert scan(small_catalog) == reference
     # closing the client cancelled the jobs
     deadline = time.time() + 30

@@ -9,6 +9,7 @@ from typing import Any
 import dask.config
 from distributed import LocalCluster
 
+from skydask.cluster.housekeeping import housekeeping_config
 from skydask.cluster.profile import Profile
 from skydask.cluster.threads import pre_spawn_environ
 
@@ -35,7 +36,13 @@ def start_local_cluster(profile: Profile) -> LocalCluster:
     }
     options.update(profile.local)
     threads = profile.omp_threads or int(options["threads_per_worker"])
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": pre_spawn_environ(threads)}):
+    settings = {
+        "distributed.nanny.pre-spawn-environ": pre_spawn_environ(threads),
+        **housekeeping_config(),
+    }
+    # the scheduler and nannies read these as they start; each nanny passes its configuration
+    # to the worker process it spawns
+    with dask.config.set(settings):
         cluster = LocalCluster(**options)
     log.info("LocalCluster with %d workers at %s", options["n_workers"], cluster.scheduler_address)
     return cluster

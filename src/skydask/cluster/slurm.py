@@ -20,6 +20,8 @@ What skydask adds to a plain ``SLURMCluster``:
   of being killed mid-task; adapt then submits fresh jobs.
 - **Threads follow cores.** OpenMP/BLAS threads per worker are the worker's share of the job's
   cores (:mod:`skydask.cluster.threads`).
+- **Quieter timers.** distributed's housekeeping intervals as ``skydask.cluster.housekeeping``
+  sets them (:mod:`skydask.cluster.housekeeping`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 import dask.config
 from distributed.security import Security
 
+from skydask.cluster.housekeeping import housekeeping_config, housekeeping_environ
 from skydask.cluster.profile import Profile, parse_duration
 from skydask.cluster.threads import pre_spawn_environ
 from skydask.errors import SpecError
@@ -130,6 +133,8 @@ def slurm_arguments(profile: Profile, preview: bool = False) -> dict[str, Any]:
         # read by the nanny (dask config from the environment) for the worker processes it starts
         f'export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{env}"',
         f"export OMP_NUM_THREADS={threads}",
+        # distributed's timers (skydask.cluster.housekeeping), read by dask at import
+        *(f"export {name}={value}" for name, value in housekeeping_environ().items()),
     ]
     args["scheduler_options"] = {
         **(args.get("scheduler_options") or {}),
@@ -183,7 +188,9 @@ def start_slurm_cluster(profile: Profile) -> SlurmSetup:
         args["shared_temp_directory"] = str(tls_dir)
         args["protocol"] = "tls://"
     try:
-        cluster = SLURMCluster(**args)
+        # the scheduler runs here, in this process, and reads its timers as it starts
+        with dask.config.set(housekeeping_config()):
+            cluster = SLURMCluster(**args)
     except Exception:
         if tls_dir is not None:
             shutil.rmtree(tls_dir, ignore_errors=True)
