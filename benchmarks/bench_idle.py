@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import time
 from typing import Any
 
 import dask
 
+# run as a script, so this folder is on sys.path
+from bench_twopoint import cpu_seconds
 from skydask.cluster import connect
-
-
-def _cpu_s() -> float:
-    """CPU seconds (user + system, all threads) of this process so far."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def idle_cpu(seconds: float, housekeeping: bool) -> dict[str, Any]:
@@ -39,9 +34,9 @@ def idle_cpu(seconds: float, housekeeping: bool) -> dict[str, Any]:
     with dask.config.set(settings), connect("local", n_workers=2, dashboard_address=None) as client:
         client.wait_for_workers(2)
         time.sleep(2.0)  # start-up over
-        here, workers = _cpu_s(), client.run(_cpu_s)
+        here, workers = cpu_seconds(), client.run(cpu_seconds)
         time.sleep(seconds)
-        here_after, workers_after = _cpu_s(), client.run(_cpu_s)
+        here_after, workers_after = cpu_seconds(), client.run(cpu_seconds)
     spent = sorted(workers_after[w] - workers[w] for w in workers)
     return {"client_process": here_after - here, "workers": spent}
 

@@ -60,7 +60,7 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _cpu_s() -> float:
+def cpu_seconds() -> float:
     """CPU seconds (user + system, all threads) of this process so far."""
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -133,7 +133,7 @@ def child_treecorr(data: Path, kind: str, config: dict[str, Any]) -> dict[str, A
     cfg = {k: v for k, v in config.items() if v is not None}
     cfg.update(sep_units="arcmin", cross_patch_weight="match", num_threads=2)
     load = os.getloadavg()[0]
-    c0 = _cpu_s()
+    c0 = cpu_seconds()
     t0 = time.perf_counter()
     src = _read(data / "sources", ["ra", "dec", "g1", "g2", "w"])
     sources = treecorr.Catalog(ra=src["ra"], dec=src["dec"], g1=src["g1"], g2=src["g2"],
@@ -154,7 +154,7 @@ def child_treecorr(data: Path, kind: str, config: dict[str, Any]) -> dict[str, A
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
-        "cpu_s": _cpu_s() - c0,
+        "cpu_s": cpu_seconds() - c0,
         "load": load,
         "peak_mb": _peak_mb(),
         "base_mb": base_rss,
@@ -191,7 +191,7 @@ def child_skydask(data: Path, kind: str, config: dict[str, Any]) -> dict[str, An
         client.run(_warm_up)
         base = client.run(_rss_mb)
         load = os.getloadavg()[0]
-        cpu0 = {**client.run(_cpu_s), "driver": _cpu_s()}
+        cpu0 = {**client.run(cpu_seconds), "driver": cpu_seconds()}
         t0 = time.perf_counter()
         sources = skydask.open_catalog(data / "sources")
         common = {"shear": shear, "source_cuts": None, "patch_centers": centers, **config}
@@ -203,7 +203,7 @@ def child_skydask(data: Path, kind: str, config: dict[str, Any]) -> dict[str, An
                                **common)  # fmt: skip
             values = [res.corr().xi.tolist()]
         seconds = time.perf_counter() - t0
-        cpu1 = {**client.run(_cpu_s), "driver": _cpu_s()}
+        cpu1 = {**client.run(cpu_seconds), "driver": cpu_seconds()}
         peaks = client.run(_peak_mb)
     driver_cpu = cpu1["driver"] - cpu0["driver"]
     return {"seconds": seconds, "cpu_s": sum(cpu1[k] - cpu0[k] for k in cpu0), "load": load,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import threading
 import time
@@ -44,13 +43,9 @@ from bench_stellar_locus import (  # this folder
     run_skydask,
     selected_stars,
 )
+from bench_twopoint import cpu_seconds  # this folder
 from skydask.analyses.locus.stars import star_arrays
 from skydask.catalog.reader import ReadPlan, read_piece
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def stages(path: Path) -> dict[str, Callable[[], Any]]:
@@ -81,13 +76,13 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
     reference: list[tuple[float, float]] = []
     for _ in range(repeat):
         for name, fn in steps.items():
-            c0, t0 = _cpu_s(), time.perf_counter()
+            c0, t0 = cpu_seconds(), time.perf_counter()
             run_pyarrow(path)
-            ref_wall, ref_cpu = time.perf_counter() - t0, _cpu_s() - c0
+            ref_wall, ref_cpu = time.perf_counter() - t0, cpu_seconds() - c0
             reference.append((ref_wall, ref_cpu))
-            c0, t0 = _cpu_s(), time.perf_counter()
+            c0, t0 = cpu_seconds(), time.perf_counter()
             fn()
-            wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+            wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
             rows[name].append((wall, cpu, wall / ref_wall))
     out: dict[str, Any] = {
         "pyarrow": {
