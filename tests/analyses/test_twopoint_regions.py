@@ -98,6 +98,30 @@ def test_two_workers_meet_where_the_durations_put_them(capsys: pytest.CaptureFix
     assert seen_upcoming[0] == [1, 2] or seen_upcoming[0] == [2, 3]
 
 
+def _fail_at(position: int, bad: int) -> int:
+    if position == bad:
+        raise ValueError(f"task {position} failed")
+    time.sleep(0.05)
+    return position
+
+
+def test_a_failed_task_stops_the_dispatch_with_its_error() -> None:
+    # the results are fetched only once every task has ended, but a failure is raised as
+    # soon as it is seen, and no further task is started after it
+    n, bad = 8, 2
+    with local_client(2, processes=False) as client:
+        workers = sorted(client.scheduler_info()["workers"])
+        started: list[int] = []
+
+        def submit_task(position: int, worker: str, upcoming: list[int], is_last: bool) -> Any:
+            started.append(position)
+            return client.submit(_fail_at, position, bad, workers=[worker], pure=False)
+
+        with pytest.raises(ValueError, match="task 2 failed"):
+            dispatch(client, lanes([1.0] * n, workers), submit_task, n, lookahead=2)
+    assert bad in started and len(started) < n
+
+
 def _patches(n_patches: int) -> list[Patch]:
     # equal patches side by side in RA, so that the cache's room is exactly in patches
     frame = mock_sources(2_000 * n_patches, seed=5).sort_values("ra", ignore_index=True)
