@@ -21,6 +21,7 @@ from skydask.analyses.twopoint.config import TwoPointConfig
 from skydask.analyses.twopoint.pairs import (
     PairJob,
     clear_cache,
+    held,
     load_patches,
     run_pairs,
     task_threads,
@@ -139,15 +140,15 @@ def _patches(n_patches: int) -> list[Patch]:
     return out
 
 
-@pytest.mark.parametrize("hinted", [True, False], ids=["next-tasks-hinted", "lru-only"])
-def test_the_cache_keeps_the_trees_of_the_next_tasks(hinted: bool) -> None:
-    # a forward sweep where each anchor pairs with the next four patches, and room for
-    # four trees: with the next tasks' patches known, every tree is built exactly once (the
-    # fewest possible); least-recently-used alone evicts the next anchor and rebuilds it
+@pytest.mark.parametrize("room", [5, 4])
+def test_a_forward_sweep_builds_each_tree_once_when_the_room_holds_a_task(room: int) -> None:
+    # each anchor pairs with the next four patches: with room for a task's five trees every
+    # tree is built exactly once (the fewest possible); the room is a hard cap, so with four
+    # some are built again, and no task leaves more trees alive than the room
     n, width = 8, 4
     patches = _patches(n)
     keys = [f"p{k}" for k in range(n)]
-    run = f"cache-test-{hinted}"
+    run = f"cache-test-sweep-{room}"
     load_patches(run, keys, *patches)
     config = TwoPointConfig(min_sep=1.0, max_sep=10.0, nbins=3).treecorr_config()
     largest = max(p.stats.nobj for p in patches)
@@ -156,18 +157,47 @@ def test_the_cache_keeps_the_trees_of_the_next_tasks(hinted: bool) -> None:
         partners = list(range(anchor, min(n, anchor + width + 1)))
         pairs = tuple((0, s, anchor, j) for s, j in enumerate(partners))
         tasks.append(([keys[j] for j in partners], pairs))
+    alive = []
     try:
         for t, (names, pairs) in enumerate(tasks):
             upcoming = [k for names_next, _ in tasks[t + 1 : t + 3] for k in names_next]
-            job = PairJob("GG", config, True, pairs, run, 1, 4 * largest,
+            job = PairJob("GG", config, True, pairs, run, 1, room * largest, tuple(upcoming))
+            run_pairs(job, *names)
+            alive.append(held()[1])
+    finally:
+        counts = clear_cache(run)
+    assert max(alive) <= room
+    if room == 5:
+        assert counts["misses"] == n
+    else:
+        assert counts["misses"] > n
+
+
+@pytest.mark.parametrize("hinted", [True, False], ids=["next-tasks-hinted", "lru-only"])
+def test_the_cache_keeps_the_trees_of_the_next_tasks(hinted: bool) -> None:
+    # room for three trees: the second task's second pair must evict one of the first
+    # task's trees; knowing that the next task uses p0 again, p1 goes and nothing is built
+    # twice, while least-recently-used alone evicts p0 and builds it again
+    patches = _patches(5)
+    keys = [f"p{k}" for k in range(5)]
+    run = f"cache-test-{hinted}"
+    load_patches(run, keys, *patches)
+    config = TwoPointConfig(min_sep=1.0, max_sep=10.0, nbins=3).treecorr_config()
+    largest = max(p.stats.nobj for p in patches)
+    tasks = [
+        (["p0", "p1"], ((0, 1, 0, 1),)),
+        (["p2", "p3"], ((0, 0, 2, 2), (0, 1, 2, 3))),
+        (["p0", "p4"], ((0, 1, 0, 4),)),
+    ]
+    try:
+        for t, (names, pairs) in enumerate(tasks):
+            upcoming = [k for names_next, _ in tasks[t + 1 : t + 2] for k in names_next]
+            job = PairJob("GG", config, False, pairs, run, 1, 3 * largest,
                           tuple(upcoming) if hinted else None)  # fmt: skip
             run_pairs(job, *names)
     finally:
         counts = clear_cache(run)
-    if hinted:
-        assert counts["misses"] == n
-    else:
-        assert counts["misses"] > n
+    assert counts["misses"] == (5 if hinted else 6)
 
 
 def test_the_cache_keeps_trees_no_next_task_names_while_there_is_room() -> None:

@@ -12,14 +12,19 @@ upgrade has one file to check (the exactness tests compare with ``process()`` it
   combined over patches by the formula of TreeCorr's ``_compute_var_multi_cat``;
 * the field caches ``_nfields``, ``_gfields`` ... of a ``Catalog`` (:func:`release`).
 
+* the unit-sphere positions ``_x, _y, _z`` that a spherical catalogue derives from
+  ``ra, dec`` (``Catalog._generate_xyz``), and ``Catalog.loaded``, which is ``_x is not
+  None`` (:func:`drop_positions`, :func:`restore_positions`).
+
 A patch's catalogue is built once, in the task that groups its rows
-(:func:`skydask.analyses.twopoint.patches.build_patch`), and then travels as a pickled
-``Catalog``: TreeCorr pickles the positions it derived (``x, y, z``) and not the trees, so
-a pair task never recomputes the positions (cheap anyway: TreeCorr derives them in C++, and
-a 62,500-object catalogue costs 2.1 ms with them given or not). The
-trees are what costs: 15-25 ms to build in a busy worker, about as much to free, and 16 MB
-for 60,000 sources at 1-100 arcmin (about 270 bytes per object), built again wherever a
-process has released them (see :mod:`.pairs`).
+(:func:`skydask.analyses.twopoint.patches.build_patch`), and then travels and waits on its
+workers as a pickled ``Catalog`` without its derived positions: 40 bytes an object (ra,
+dec, w, g1, g2) instead of 64. On the worker holding the most patches (all 16 of the
+benchmark's million sources) that leaves 24 MB more for trees, which is where the time goes
+(:mod:`.pairs`): a tree of 62,500 sources at 1-100 arcmin holds 17 MB (275 bytes an object)
+and costs tens of milliseconds to build and to free. The positions are derived again, bit
+for bit (by the C++ that TreeCorr's own catalogue uses), just before a tree is built, 4 ms
+for 62,500 objects, and dropped once it is built (the tree has its own copy).
 """
 
 from __future__ import annotations
@@ -37,10 +42,12 @@ __all__ = [
     "PatchStats",
     "add_tot",
     "combined_varg",
+    "drop_positions",
     "make_catalog",
     "make_correlation",
     "patch_stats",
     "release",
+    "restore_positions",
     "trivially_zero",
 ]
 
@@ -75,9 +82,46 @@ def make_catalog(columns: Mapping[str, NDArray[np.float64]], field: str) -> Any:
     if field == "G":
         kwargs["g1"] = np.ascontiguousarray(columns["g1"], dtype=np.float64)
         kwargs["g2"] = np.ascontiguousarray(columns["g2"], dtype=np.float64)
-    cat = treecorr.Catalog(**kwargs)
-    cat.x  # noqa: B018  (derive the positions now, so that they travel with the catalogue)
-    return cat
+    return treecorr.Catalog(**kwargs)
+
+
+class _Dropped:
+    """Stands for the positions :func:`drop_positions` forgot. Not None, so TreeCorr still
+    sees the catalogue as loaded (rather than trying to read it from a file); any use of it
+    as an array raises, so a path that needed the positions fails loudly instead of
+    computing with wrong ones."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            "a patch catalogue's positions were dropped to save memory; "
+            "skydask.analyses.twopoint._treecorr.restore_positions must run before its "
+            "tree is built"
+        )
+
+    __array__ = __len__ = __getitem__ = __iter__ = _refuse
+
+    def __reduce__(self) -> str:
+        return "DROPPED"  # pickled as this module's singleton
+
+
+DROPPED = _Dropped()
+
+
+def drop_positions(cat: Any) -> None:
+    """Forget the positions a spherical catalogue derived from ``ra, dec`` (24 of its 64
+    bytes an object with shears and weights); :func:`restore_positions` derives them again.
+    Only while the catalogue has no tree to build: its cached trees stay usable."""
+    if cat.coords != "spherical":
+        raise ValueError(f"only derived (spherical) positions can be dropped; got {cat.coords}")
+    cat._x = cat._y = cat._z = DROPPED
+
+
+def restore_positions(cat: Any) -> None:
+    """Derive again the positions :func:`drop_positions` forgot, as TreeCorr derived them
+    (a no-op if they are there)."""
+    if cat._x is DROPPED:
+        cat._x = cat._y = cat._z = None
+        cat._generate_xyz()
 
 
 def catalog_nbytes(cat: Any) -> int:

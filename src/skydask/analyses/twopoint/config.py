@@ -111,19 +111,18 @@ class TwoPointConfig:
         (``OMP_NUM_THREADS``, which skydask's clusters set, or the CPU count): TreeCorr holds
         the GIL while it computes, so a process runs one pair computation at a time anyway.
     cache_patches : int
-        Trees a worker process keeps between its tasks, counted in objects: ``cache_patches``
-        times the largest patch. Each worker runs its tasks patch by patch along its stretch
-        of the sky, so a cached tree serves its next tasks instead of being rebuilt (a tree
-        costs about as much as many neighbouring pairs); the trees its next tasks need are
-        kept first, and trees stay until the room is needed (freeing one costs about as
-        much as building it). 0 disables the cache; each cached patch costs about 270 bytes
-        per object. A task uses its anchor and the next 4-6 patches of the sweep: 6 builds
-        nearly every tree once per worker (35 builds for 1 million sources in 16 patches on
-        two workers, against 43 with 5, 50 with 4 and 25 with 8; TreeCorr builds 16), for
-        16 MB per 60,000-object patch. The default 5 keeps the largest worker under 45 % of
-        TreeCorr's own peak memory; more room buys time with memory (the benchmark's GG at
-        1-100 arcmin: 1.21 of TreeCorr's time at 0.45 of its memory with 5, 1.10 at 0.53
-        with 8, 1.04 at 0.70 with 16; ``benchmarks/README.md``).
+        Trees a worker process keeps alive, counted in objects: ``cache_patches`` times the
+        largest patch; a hard cap (room for a pair's new trees is made before they are
+        built). Each worker runs its tasks patch by patch along its stretch of the sky, so
+        a cached tree serves its next tasks instead of being rebuilt (building and freeing
+        a tree costs as much as many neighbouring pairs); the trees its next tasks need are
+        kept first, and trees stay until the room is needed. 0 disables the cache; each
+        cached patch costs about 275 bytes per object (17 MB for 62,500 sources at 1-100
+        arcmin). For 1 million sources in 16 patches on two workers (TreeCorr builds 16
+        trees): 47 builds with 5, 39 with 6, 33 with 7, 28 with 8. The default 7 keeps the
+        largest worker at 0.45 of TreeCorr's own peak memory (the patch catalogues wait
+        without their derived positions, which leaves that room); each patch more of room
+        adds about 15 MB to it and takes away 4-6 builds (``benchmarks/README.md``).
     treecorr : mapping
         Further TreeCorr ``Corr2`` parameters, passed through unchanged.
 
@@ -154,7 +153,7 @@ class TwoPointConfig:
     cross_patch_weight: str = "match"
     nan_policy: str = "raise"
     num_threads: int | None = None
-    cache_patches: int = 5
+    cache_patches: int = 7
     treecorr: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

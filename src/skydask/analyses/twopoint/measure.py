@@ -41,8 +41,10 @@ sides). The samples are read through :meth:`skydask.Catalog.partition_readers` (
 partition reader called directly, a group of partitions per task), so the workers never
 load dask.dataframe; the last pair task takes the cores its idle peers free
 (:func:`.pairs.task_threads`).
-What remains above TreeCorr: the trees a worker rebuilds once its cache is full (43
-builds against TreeCorr's 16 for GG at 1-100 arcmin: a task's patch and its partners
+What remains above TreeCorr: the trees a worker rebuilds once its cache is full (33
+builds against TreeCorr's 16 for GG at 1-100 arcmin, each costing a free too, which
+TreeCorr's process pays only at its end; the workers' CPU in TreeCorr's calls, builds and
+frees included, is now about TreeCorr's own: a task's patch and its partners
 ahead span about 10 patches of the sweep, whatever the order, since 73 of the 120 pairs
 of distinct patches are in range; a bandwidth-minimising order, reverse Cuthill-McKee, was
 simulated and needs as many), about 0.4 s of CPU for the scheduler and the per-task traffic

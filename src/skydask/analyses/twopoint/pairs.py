@@ -27,18 +27,24 @@ workers):
   :mod:`.measure`), and a pair task names its patches instead of depending on them. For the
   same reason two threads of one process never compute two pairs at once (they could not
   anyway), and each pair gets all of the process's cores as OpenMP threads.
-* A patch's tree costs 15-25 ms to build for 60,000 sources at 1-100 arcmin in a busy worker,
-  about as much to free, and holds 16 MB,
-  while a pair of neighbouring patches takes 1-90 ms (a patch with itself 0.5-0.9 s), so
-  rebuilding trees can cost as much as the pairs. Each process keeps the trees of its most
-  recently used patches (:class:`_State`), up to ``cache_patches`` times the largest patch in
-  objects (the trees of a small sample, such as lenses, take little of that room), which
-  caps its memory. Trees stay while there is room; when the cache is full, those that the
+* A patch's tree of 62,500 sources at 1-100 arcmin holds 17 MB (275 bytes an object) and
+  costs 25-40 ms to build and 15-35 ms to free in one quiet process (TreeCorr builds the
+  cells on their first use, inside ``process_auto`` / ``process_cross``; its 125,000 cells
+  are deleted one by one, each a cache miss once the pairs have run), more in a busy
+  worker, while a pair of neighbouring patches takes 1-90 ms (a patch with itself 0.5-0.9
+  s), so rebuilding trees can cost as much as the pairs. Each process keeps the trees of
+  its most recently used patches (:class:`_State`), up to ``cache_patches`` times the
+  largest patch in objects (the trees of a small sample, such as lenses, take little of
+  that room), which caps its memory: the room a pair's new trees need is made before they
+  are built, so the trees alive never exceed it (trimming only after each pair, as before,
+  let up to two trees above the room at the peak: the largest GG worker held 280 MB with a
+  room of 5 patches then, 263-264 MB now; with the patches' derived positions dropped too,
+  :mod:`._treecorr`, a room of 7 holds it at 278 MB). Trees stay while there is room; when
+  it is full, those that the
   worker's next tasks (``PairJob.upcoming``, known from its lane) use last, or not at all,
   go first (the farthest next use: the fewest builds for the room). What is left when the
-  run ends is freed in the background (:func:`finish`). Freeing a tree costs about as much
-  as building it (its 125,000 cells are deleted one by one: 17 ms for 62,500 sources in a
-  busy worker), so a tree dropped early, before the room was needed, cost a free in the
+  run ends is freed in the background (:func:`finish`). Since freeing a tree costs about as
+  much as building it, a tree dropped early, before the room was needed, cost a free in the
   pair phase and, if a later task of the lane needed it after all, a build. The earlier
   policy, dropping at the end of each task the trees the next three tasks did not use,
   freed 48 trees in an NG run and 40 in a GG run; keeping them measured NG 3.33 -> 3.17 s
@@ -378,12 +384,21 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
         store = _STATE.store.get(job.run, {})
         upcoming = [id(store[k]) for k in job.upcoming or () if k in store]
         try:
-            for a, b, i, j in job.pairs:
+            for n, (a, b, i, j) in enumerate(job.pairs):
                 used = [a] if a == b else [a, b]
+                built = [k for k in used if (job.run, id(resolved[k])) not in _STATE.trees]
                 for k in used:
-                    seen = (job.run, id(resolved[k])) in _STATE.trees
-                    counts = _STATE.hits if seen else _STATE.misses
+                    counts = _STATE.misses if k in built else _STATE.hits
                     counts[job.run] = counts.get(job.run, 0) + 1
+                if built:
+                    # the room for the trees this pair builds is made before they are
+                    # built, so the trees alive never exceed it; the patches of the task's
+                    # later pairs, then those of the worker's next tasks, are kept first
+                    room = job.cache_objects - sum(resolved[k].stats.nobj for k in built)
+                    later = [id(resolved[k]) for p in job.pairs[n + 1 :] for k in p[:2]]
+                    _STATE.trim(room, {id(resolved[k]) for k in used}, later + upcoming)
+                for k in built:
+                    tc.restore_positions(resolved[k].catalog)
                 corr = tc.make_correlation(job.kind, job.config)
                 if job.auto and i == j:
                     corr.process_auto(resolved[a].catalog, num_threads=threads)
@@ -391,17 +406,13 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
                     corr.process_cross(
                         resolved[a].catalog, resolved[b].catalog, num_threads=threads
                     )
+                for k in built:  # the tree has its own copy
+                    tc.drop_positions(resolved[k].catalog)
                 out.append(corr)
                 for k in used:
                     key = (job.run, id(resolved[k]))
                     _STATE.trees[key] = resolved[k]
                     _STATE.trees.move_to_end(key)
-                # the patches of the task's next pair stay; those of its later pairs, then
-                # those of the worker's next tasks, are kept before the others
-                rest = job.pairs[len(out) :]
-                later = [id(resolved[k]) for p in rest for k in p[:2]]
-                busy = {id(resolved[k]) for k in rest[0][:2]} if rest else set()
-                _STATE.trim(job.cache_objects, busy, later + upcoming)
         finally:
             _STATE.trim(job.cache_objects, set(), upcoming)
     return out

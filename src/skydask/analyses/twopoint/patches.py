@@ -277,4 +277,6 @@ def build_patch(
         return Patch(name, None, tc.patch_stats(None, field, patch), 0)
     cat = tc.make_catalog(convert(rows, role, calibration, inverse_variance), field)
     del rows
-    return Patch(name, cat, tc.patch_stats(cat, field, patch), tc.catalog_nbytes(cat))
+    stats = tc.patch_stats(cat, field, patch)
+    tc.drop_positions(cat)  # derived again where a tree is built (.pairs.run_pairs)
+    return Patch(name, cat, stats, tc.catalog_nbytes(cat))
