@@ -110,7 +110,9 @@ DROPPED = _Dropped()
 def drop_positions(cat: Any) -> None:
     """Forget the positions a spherical catalogue derived from ``ra, dec`` (24 of its 64
     bytes an object with shears and weights); :func:`restore_positions` derives them again.
-    Only while the catalogue has no tree to build: its cached trees stay usable."""
+    Only while the catalogue has no tree to build: its cached trees stay usable. (A patch
+    has trees of one kind only: sources G, lenses and randoms N; a new kind of tree asked
+    of a catalogue whose positions are dropped would raise, never compute.)"""
     if cat.coords != "spherical":
         raise ValueError(f"only derived (spherical) positions can be dropped; got {cat.coords}")
     cat._x = cat._y = cat._z = DROPPED
