@@ -379,6 +379,7 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
     threads = task_threads(job.num_threads, job.last)
     _release_unused_memory(job.run)
     resolved = [_resolve(job.run, p) for p in patches]
+    ids = [id(p) for p in resolved]  # what the tree cache knows a patch by
     out = []
     with _STATE.lock:
         store = _STATE.store.get(job.run, {})
@@ -386,7 +387,7 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
         try:
             for n, (a, b, i, j) in enumerate(job.pairs):
                 used = [a] if a == b else [a, b]
-                built = [k for k in used if (job.run, id(resolved[k])) not in _STATE.trees]
+                built = [k for k in used if (job.run, ids[k]) not in _STATE.trees]
                 for k in used:
                     counts = _STATE.misses if k in built else _STATE.hits
                     counts[job.run] = counts.get(job.run, 0) + 1
@@ -395,8 +396,8 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
                     # built, so the trees alive never exceed it; the patches of the task's
                     # later pairs, then those of the worker's next tasks, are kept first
                     room = job.cache_objects - sum(resolved[k].stats.nobj for k in built)
-                    later = [id(resolved[k]) for p in job.pairs[n + 1 :] for k in p[:2]]
-                    _STATE.trim(room, {id(resolved[k]) for k in used}, later + upcoming)
+                    later = [ids[k] for p in job.pairs[n + 1 :] for k in p[:2]]
+                    _STATE.trim(room, {ids[k] for k in used}, later + upcoming)
                 for k in built:
                     tc.restore_positions(resolved[k].catalog)
                 corr = tc.make_correlation(job.kind, job.config)
@@ -410,9 +411,8 @@ def run_pairs(job: PairJob, *patches: Patch | str) -> list[Any]:
                     tc.drop_positions(resolved[k].catalog)
                 out.append(corr)
                 for k in used:
-                    key = (job.run, id(resolved[k]))
-                    _STATE.trees[key] = resolved[k]
-                    _STATE.trees.move_to_end(key)
+                    _STATE.trees[(job.run, ids[k])] = resolved[k]
+                    _STATE.trees.move_to_end((job.run, ids[k]))
         finally:
             _STATE.trim(job.cache_objects, set(), upcoming)
     return out
